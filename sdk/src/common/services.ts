@@ -1,0 +1,162 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { Disposable } from './disposable.ts';
+import type { Event } from './event.ts';
+import type { UserId } from './user-id.ts';
+import type { SettingValue } from './contributions.ts';
+
+/*
+ * The services a plugin reaches through its PluginContext. Each has a token of the same name
+ * (a Symbol, see tokens.ts) under which the kernel binds its implementation in the container.
+ */
+
+/** The public parts of the local identity. Private keys never leave the kernel. */
+export interface IdentityInfo {
+  readonly userId: UserId;
+  /** Ed25519 identity public key, 32 bytes. */
+  readonly publicKey: Uint8Array;
+  readonly displayName: string;
+}
+
+/** Online state of a contact as the signaling server reports it. */
+export type Presence = 'online' | 'offline' | 'unknown';
+
+export interface Contact {
+  userId: UserId;
+  /** Local nickname chosen by the user. */
+  name: string;
+  /** True after the user compared safety numbers out of band. */
+  verified: boolean;
+  /** Ed25519 identity key once learned (first session), 32 bytes. */
+  identityKey?: Uint8Array;
+  /**
+   * Set when the contact's identity key changed since it was first seen. Sending is blocked
+   * until the user accepts the new key (`ContactsService.acceptIdentityChange`).
+   */
+  identityChanged: boolean;
+  addedAt: number;
+}
+
+export interface ContactsService {
+  list(): Promise<Contact[]>;
+  get(userId: UserId): Promise<Contact | undefined>;
+  /** Resolves a user ID or a contact's name. @throws AppError `contacts/not-found` */
+  resolve(userIdOrName: string): Promise<Contact>;
+  readonly onDidChange: Event<Contact>;
+  presence(userId: UserId): Presence;
+  readonly onDidChangePresence: Event<{ userId: UserId; presence: Presence }>;
+}
+
+/** What the kernel knows about the encrypted link to a contact. */
+export type LinkState = 'idle' | 'connecting' | 'connected' | 'unreachable' | 'identity-changed';
+
+/** A decrypted, authenticated message that arrived on one of the plugin's channels. */
+export interface PeerMessage {
+  /** The authenticated sender. */
+  readonly from: UserId;
+  /** The channel name, without the plugin prefix. */
+  readonly channel: string;
+  readonly data: Uint8Array;
+  readonly receivedAt: number;
+}
+
+export interface SendOptions {
+  /** Give up (with `channels/peer-unreachable`) if not delivered to the peer's kernel in time. */
+  timeoutMs?: number;
+}
+
+/**
+ * End-to-end encrypted, authenticated channels to contacts. A plugin sends and receives
+ * plaintext; the kernel encrypts with the pairwise Double Ratchet session and picks the
+ * transport (peer-to-peer data channel, or the signaling relay as a fallback). Channel names
+ * are scoped to the plugin: `messaging` sending on `text` cannot be read by `files`.
+ */
+export interface SecureChannels {
+  /**
+   * Handles messages arriving on the channel `name`. A handler that throws or rejects is
+   * logged; the message is not redelivered by the kernel (plugins own their acknowledgements).
+   */
+  onMessage(name: string, handler: (message: PeerMessage) => void | Promise<void>): Disposable;
+  /**
+   * Sends `data` to `to` on channel `name`; resolves once the peer's kernel has received it.
+   * @throws AppError `channels/peer-unreachable`, `channels/identity-changed`, `channels/not-a-contact`,
+   *   `channels/too-large`
+   */
+  send(to: UserId, name: string, data: Uint8Array, options?: SendOptions): Promise<void>;
+  linkState(userId: UserId): LinkState;
+  readonly onDidChangeLinkState: Event<{ userId: UserId; state: LinkState }>;
+  /** Largest `data` accepted by `send`, in bytes. */
+  readonly maxMessageBytes: number;
+}
+
+/**
+ * The plugin's own slice of the encrypted profile database. `db` can only reach tables whose
+ * names start with `tablePrefix` (the plugin id with `-` replaced by `_`, then `_`); a query on
+ * any other table is refused with `storage/table-not-allowed`.
+ */
+export interface PluginStorage {
+  readonly tablePrefix: string;
+  // Plugins type their own schema: `ctx.storage.db as Kysely<MyTables>`.
+  readonly db: Kysely<any>;
+  /** Runs `fn` in one transaction; it commits when `fn` resolves and rolls back when it throws. */
+  transaction<T>(fn: (trx: Transaction<any>) => Promise<T>): Promise<T>;
+}
+
+export interface SettingsService {
+  get<T extends SettingValue>(key: string): T | undefined;
+  set(key: string, value: SettingValue): Promise<void>;
+  readonly onDidChange: Event<{ key: string; value: SettingValue | undefined }>;
+}
+
+/** Structured logger; `fields` must never contain plaintext messages or key material. */
+export interface Logger {
+  debug(message: string, fields?: Record<string, unknown>): void;
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+  error(message: string, fields?: Record<string, unknown>): void;
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+/**
+ * Topics and payloads of the event bus. Plugins add their own topics by declaration merging:
+ *
+ * @example
+ * declare module '@discordopus/sdk' {
+ *   interface EventMap { 'messaging.received': { from: UserId; id: string } }
+ * }
+ */
+export interface EventMap {
+  'kernel.ready': { plugins: string[] };
+  'contacts.changed': { userId: UserId };
+  'presence.changed': { userId: UserId; presence: Presence };
+  'link.changed': { userId: UserId; state: LinkState };
+  'plugin.failed': { pluginId: string; code: string; message: string };
+}
+
+export type EventTopic = keyof EventMap & string;
+
+/**
+ * A typed publish/subscribe bus shared by the kernel and all plugins. A plugin may publish only
+ * topics that start with its own id; it may subscribe to kernel topics, its own, those of the
+ * plugins it depends on, and those its manifest lists under `permissions.events`.
+ */
+export interface EventBus {
+  publish<K extends EventTopic>(topic: K, payload: EventMap[K]): void;
+  subscribe<K extends EventTopic>(topic: K, handler: (payload: EventMap[K]) => void): Disposable;
+}
+
+/** Access to the APIs that other plugins return from `activate`. */
+export interface PluginApis {
+  /** The API of a plugin listed in `dependsOn`. @throws AppError `plugin/not-a-dependency` */
+  get<T>(pluginId: string): T;
+}
+
+/*
+ * Service tokens: the kernel binds each service under a Symbol of the same name as its
+ * interface, so `@inject(ContactsService) contacts: ContactsService` reads naturally.
+ */
+export const IdentityInfo = Symbol.for('discordopus.IdentityInfo');
+export const ContactsService = Symbol.for('discordopus.ContactsService');
+export const SecureChannels = Symbol.for('discordopus.SecureChannels');
+export const SettingsService = Symbol.for('discordopus.SettingsService');
+export const EventBus = Symbol.for('discordopus.EventBus');
+export const Logger = Symbol.for('discordopus.Logger');
