@@ -9,3 +9,5 @@ export * from './common/user-id.ts';
 export * from './common/contributions.ts';
 export * from './common/plugin.ts';
 export * from './common/services.ts';
+export * from './common/signaling-protocol.ts';
+export * from './common/storage-fts.ts';

@@ -1,0 +1,154 @@
+/**
+ * Peer links over werift on loopback. The figures in the summary are PeerLink between two
+ * processes (this one and core/src/node/peer/peer-link-child.ts, signals over stdio):
+ *   connect_p50_ms   connect() on a fresh PeerLink (offer, ICE, DTLS, SCTP) to channel open,
+ *                    p50 over 20 sessions; includes the link's own DTLS certificate (~20 ms)
+ *   latency_p50_ms / latency_p99_ms   one-way latency of 64-byte messages (echo RTT / 2)
+ *   mb_per_s         64 KiB messages, raw (no end-to-end encryption), until the peer has them
+ * Baseline, same run: bare werift data channels (no PeerLink) with both ends in this process.
+ * Options: --quick (fewer rounds).
+ */
+import { RTCPeerConnection, type RTCDataChannel } from 'werift';
+import { nextEvent } from '@discordopus/sdk';
+import type { BenchOutput } from './run.ts';
+import { PeerLink } from '../core/src/node/peer/peer-link.ts';
+import { PeerChildProcess } from '../core/src/node/peer/peer-child-process.ts';
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))]!;
+const sortNum = (xs: number[]) => [...xs].sort((a, b) => a - b);
+const round = (x: number) => Math.round(x * 1000) / 1000;
+
+export default async (out: BenchOutput) => {
+  const quick = out.args.includes('--quick');
+  const connectRuns = quick ? 5 : 20;
+  const pings = quick ? 200 : 1000;
+  const megabytes = quick ? 4 : 16;
+
+  // ---- baseline: bare werift, one process ----
+  const base = await baseline(connectRuns, pings, megabytes);
+  out.line({ case: 'werift-bare-one-process', connect_p50_ms: base.connectP50, latency_p50_ms: base.p50, latency_p99_ms: base.p99, mb_per_s: base.mbps });
+
+  // ---- PeerLink, two processes ----
+  const child = new PeerChildProcess('bob', 'alice');
+  let link: PeerLink | undefined;
+  child.onSignal((s) => void link?.handleSignal(s));
+  const fresh = () => {
+    link = new PeerLink({ localId: 'alice', remoteId: 'bob', loopbackOnly: true, sendSignal: (s) => child.signal(s) });
+    return link;
+  };
+  try {
+    await child.ready;
+    const connects: number[] = [];
+    for (let i = 0; i < connectRuns; i++) {
+      const l = fresh();
+      const t0 = performance.now();
+      await l.connect();
+      connects.push(performance.now() - t0);
+      if (i < connectRuns - 1) {
+        const childDown = nextEvent(child.onState, (s) => s === 'disconnected', 20_000);
+        await l.close();
+        await childDown;
+      }
+    }
+    const connectP50 = round(percentile(sortNum(connects), 0.5));
+    out.line({ case: 'peer-link-two-processes', metric: 'connect', runs: connectRuns, p50_ms: connectP50, max_ms: round(Math.max(...connects)) });
+
+    const l = link!;
+    const latencies: number[] = [];
+    const payload = new Uint8Array(64);
+    for (let i = 0; i < pings; i++) {
+      const echoed = nextEvent(l.onMessage, (m) => m.channel === 'echo', 20_000);
+      const t0 = performance.now();
+      await l.send('echo', payload);
+      await echoed;
+      latencies.push((performance.now() - t0) / 2);
+    }
+    const sorted = sortNum(latencies);
+    const p50 = round(percentile(sorted, 0.5));
+    const p99 = round(percentile(sorted, 0.99));
+    out.line({ case: 'peer-link-two-processes', metric: 'latency', messages: pings, p50_ms: p50, p99_ms: p99, max_ms: round(sorted.at(-1)!) });
+
+    const chunk = new Uint8Array(64 * 1024).fill(7);
+    const count = (megabytes * 1024 * 1024) / chunk.length;
+    const t0 = performance.now();
+    for (let i = 0; i < count; i++) await l.send('sink', chunk);
+    const report = nextEvent(l.onMessage, (m) => m.channel === 'sink-report', 60_000);
+    await l.send('sink-report', new Uint8Array(0));
+    const received = Number(new TextDecoder().decode((await report).data));
+    const seconds = (performance.now() - t0) / 1000;
+    const mbps = round(received / 1e6 / seconds);
+    out.line({ case: 'peer-link-two-processes', metric: 'throughput', message_bytes: chunk.length, mib: megabytes, received_bytes: received, mb_per_s: mbps });
+
+    out.summary({
+      connect_p50_ms: connectP50,
+      latency_p50_ms: p50,
+      latency_p99_ms: p99,
+      mb_per_s: mbps,
+      baseline_werift_bare_one_process: { connect_p50_ms: base.connectP50, latency_p50_ms: base.p50, latency_p99_ms: base.p99, mb_per_s: base.mbps },
+    });
+  } finally {
+    await link?.close();
+    await child.stop();
+  }
+};
+
+async function baseline(connectRuns: number, pings: number, megabytes: number) {
+  const config = { iceServers: [], iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false, maxMessageSize: 262_144 };
+  const connects: number[] = [];
+  let pair: { a: RTCPeerConnection; b: RTCPeerConnection; da: RTCDataChannel; db: RTCDataChannel } | undefined;
+  for (let i = 0; i < Math.max(3, Math.ceil(connectRuns / 4)); i++) {
+    if (pair) await Promise.all([pair.a.close(), pair.b.close()]);
+    const a = new RTCPeerConnection(config);
+    const b = new RTCPeerConnection(config);
+    const da = a.createDataChannel('kernel', { negotiated: true, id: 0 });
+    const db = b.createDataChannel('kernel', { negotiated: true, id: 0 });
+    a.onIceCandidate.subscribe((c) => c && void b.addIceCandidate(c.toJSON()).catch(() => {}));
+    b.onIceCandidate.subscribe((c) => c && void a.addIceCandidate(c.toJSON()).catch(() => {}));
+    const opened = Promise.all([da, db].map((dc) => new Promise<void>((r) => dc.stateChanged.subscribe((s) => s === 'open' && r()))));
+    const t0 = performance.now();
+    await a.setLocalDescription(await a.createOffer());
+    await b.setRemoteDescription(a.localDescription!);
+    await b.setLocalDescription(await b.createAnswer());
+    await a.setRemoteDescription(b.localDescription!);
+    await opened;
+    connects.push(performance.now() - t0);
+    pair = { a, b, da, db };
+  }
+  const { a, b, da, db } = pair!;
+  db.onMessage.subscribe((m) => {
+    if (typeof m !== 'string' && m.length === 64) db.send(m);
+  });
+  const latencies: number[] = [];
+  const ping = Buffer.alloc(64);
+  for (let i = 0; i < pings; i++) {
+    const t0 = performance.now();
+    await new Promise<void>((resolve) => {
+      const sub = da.onMessage.subscribe(() => {
+        sub.unSubscribe();
+        resolve();
+      });
+      da.send(ping);
+    });
+    latencies.push((performance.now() - t0) / 2);
+  }
+  // Throughput with bufferedAmountLow backpressure, as PLATFORM-NOTES measured it.
+  const chunk = Buffer.alloc(64 * 1024, 7);
+  const total = megabytes * 1024 * 1024;
+  let got = 0;
+  const done = new Promise<void>((resolve) =>
+    db.onMessage.subscribe((m) => {
+      if (typeof m !== 'string' && m.length === chunk.length && (got += m.length) >= total) resolve();
+    }),
+  );
+  da.bufferedAmountLowThreshold = 256 * 1024;
+  const t0 = performance.now();
+  for (let sent = 0; sent < total; sent += chunk.length) {
+    if (da.bufferedAmount > 1024 * 1024) await new Promise<void>((r) => { const s = da.bufferedAmountLow.subscribe(() => { s.unSubscribe(); r(); }); });
+    da.send(chunk);
+  }
+  await done;
+  const mbps = round(total / 1e6 / ((performance.now() - t0) / 1000));
+  await Promise.all([a.close(), b.close()]);
+  const sorted = sortNum(latencies);
+  return { connectP50: round(percentile(sortNum(connects), 0.5)), p50: round(percentile(sorted, 0.5)), p99: round(percentile(sorted, 0.99)), mbps };
+}

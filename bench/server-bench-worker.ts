@@ -1,0 +1,142 @@
+/**
+ * Child processes for bench/server.bench.ts, so that clients and servers do not share a CPU
+ * queue or a heap:
+ *   bare-server                 a bare socket.io relay (no auth, no validation): the baseline
+ *   conns <url> <n> <auth|bare> opens n idle connections, prints {"ready":n}, holds them until killed
+ *   relay <url> <auth|bare> <seconds>           A -> server -> B throughput of 200-byte envelopes
+ *   latency <url> <auth|bare> <rate> <seconds>  A -> B -> A ping-pong at `rate` pings/s
+ */
+import { createServer } from 'node:http';
+import { generateKeyPairSync, sign } from 'node:crypto';
+import { Server } from 'socket.io';
+import { io, type Socket } from 'socket.io-client';
+import { z } from 'zod';
+import { SignalingEvents, authChallengeMessage, authChallengeSchema, authResponseSchema, userIdFromPublicKey } from '@discordopus/sdk';
+
+const [mode, ...args] = process.argv.slice(2);
+const print = (record: unknown) => process.stdout.write(`${JSON.stringify(record)}\n`);
+
+/** A connected socket and the address others send to (user ID, or socket id for the bare relay). */
+async function open(url: string, kind: string): Promise<{ socket: Socket; address: string }> {
+  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  if (kind === 'bare') {
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve());
+      socket.once('connect_error', reject);
+    });
+    return { socket, address: socket.id! };
+  }
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const raw = new Uint8Array(Buffer.from(publicKey.export({ format: 'jwk' }).x!, 'base64url'));
+  const challenge = authChallengeSchema.parse(await new Promise((resolve, reject) => {
+    socket.once(SignalingEvents.challenge, resolve);
+    socket.once('connect_error', reject);
+  }));
+  const origin = new URL(url).origin.replace(/^http/, 'ws');
+  const result = await socket.emitWithAck(SignalingEvents.auth, z.encode(authResponseSchema, {
+    publicKey: raw, signature: new Uint8Array(sign(null, authChallengeMessage(challenge.nonce, origin), privateKey)), origin,
+  }));
+  if (!result.ok) throw new Error(`auth failed: ${JSON.stringify(result)}`);
+  return { socket, address: userIdFromPublicKey(raw) };
+}
+
+function send(socket: Socket, kind: string, to: string, payload: Buffer, onAck?: () => void): void {
+  if (kind === 'bare') socket.emit('m', to, payload);
+  else socket.emit(SignalingEvents.envelope, { to, payload }, onAck ?? (() => undefined));
+}
+
+function onReceive(socket: Socket, kind: string, handler: (payload: Buffer, from: string) => void): void {
+  if (kind === 'bare') socket.on('m', (payload: Buffer, from: string) => handler(payload, from));
+  else socket.on(SignalingEvents.envelope, (message: { from: string; payload: Buffer }) => handler(message.payload, message.from));
+}
+
+if (mode === 'bare-server') {
+  const http = createServer();
+  const server = new Server(http, { transports: ['websocket'], serveClient: false });
+  server.on('connection', (socket) => {
+    socket.on('m', (to: string, payload: Buffer) => server.to(to).emit('m', payload, socket.id));
+  });
+  http.listen(0, '127.0.0.1', () => print({ url: `http://127.0.0.1:${(http.address() as { port: number }).port}` }));
+} else if (mode === 'conns') {
+  const [url, count, kind] = [args[0]!, Number(args[1]), args[2]!];
+  const sockets: Socket[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      next++;
+      sockets.push((await open(url, kind)).socket);
+    }
+  };
+  await Promise.all(Array.from({ length: 64 }, worker));
+  print({ ready: sockets.length });
+} else if (mode === 'relay') {
+  const [url, kind, seconds] = [args[0]!, args[1]!, Number(args[2])];
+  const a = await open(url, kind);
+  const b = await open(url, kind);
+  const payload = Buffer.alloc(200, 7);
+  let received = 0;
+  onReceive(b.socket, kind, () => received++);
+  // Keep a window of envelopes in flight: enough to saturate the server, bounded so nothing queues without end.
+  const window = 2000;
+  let inFlight = 0;
+  let stop = false;
+  const pump = () => {
+    while (!stop && inFlight < window) {
+      inFlight++;
+      send(a.socket, kind, b.address, payload);
+    }
+    if (!stop) setImmediate(pump);
+  };
+  onReceive(b.socket, kind, () => inFlight--);
+  const warm = Date.now() + 1000;
+  pump();
+  await new Promise((resolve) => setTimeout(resolve, warm - Date.now()));
+  const start = performance.now();
+  const before = received;
+  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+  const perSecond = ((received - before) * 1000) / (performance.now() - start);
+  stop = true;
+  print({ relay_per_s: Math.round(perSecond) });
+  process.exit(0);
+} else if (mode === 'latency') {
+  const [url, kind, rate, seconds] = [args[0]!, args[1]!, Number(args[2]), Number(args[3])];
+  const a = await open(url, kind);
+  const b = await open(url, kind);
+  onReceive(b.socket, kind, (payload) => send(b.socket, kind, a.address, payload));
+  const sentAt = new Map<number, number>();
+  const samples: number[] = [];
+  const warmup = rate; // the first second is not measured
+  onReceive(a.socket, kind, (payload) => {
+    const seq = payload.readUInt32BE(0);
+    const at = sentAt.get(seq);
+    if (at === undefined) return;
+    sentAt.delete(seq);
+    if (seq >= warmup) samples.push(performance.now() - at);
+  });
+  const total = rate * (seconds + 1);
+  const start = performance.now();
+  let seq = 0;
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate));
+      while (seq < due) {
+        const payload = Buffer.alloc(200);
+        payload.writeUInt32BE(seq, 0);
+        sentAt.set(seq, performance.now());
+        send(a.socket, kind, b.address, payload);
+        seq++;
+      }
+      if (seq < total) setImmediate(tick);
+      else resolve();
+    };
+    tick();
+  });
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  samples.sort((x, y) => x - y);
+  const pick = (q: number) => Number((samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? NaN).toFixed(3));
+  print({ samples: samples.length, lost: sentAt.size, p50_ms: pick(0.5), p99_ms: pick(0.99), max_ms: pick(1) });
+  process.exit(0);
+} else {
+  console.error('usage: server-bench-worker.ts <bare-server|conns|relay|latency> ...');
+  process.exit(2);
+}

@@ -1,0 +1,147 @@
+/**
+ * `npm run bench -- server`: the signaling server against a bare socket.io relay (no auth, no
+ * validation) measured in the same run.
+ *   (a) 10,000 authenticated idle connections held by one process: server RSS per connection
+ *   (b) relay throughput of 200-byte envelopes A -> server -> B, and ping-pong latency at
+ *       5,000 pings/s (each ping echoed, so the server relays 10,000 envelopes/s)
+ * Servers and clients run in separate processes (bench/server-bench-worker.ts). Needs
+ * `ulimit -n` above ~11,000 (checked below).
+ */
+import { spawn, execSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BenchOutput } from './run.ts';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const worker = path.join(root, 'bench/server-bench-worker.ts');
+const CONNS = Number(process.env.BENCH_SERVER_CONNS ?? 10_000);
+const CONN_WORKERS = 4;
+const RELAY_SECONDS = 4;
+const LATENCY_RATE = 5_000;
+const LATENCY_SECONDS = 4;
+
+interface Child {
+  proc: ChildProcess;
+  lines: AsyncIterator<Record<string, unknown>>;
+}
+
+function start(args: string[]): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  async function* read(): AsyncGenerator<Record<string, unknown>> {
+    let buffered = '';
+    for await (const chunk of proc.stdout!) {
+      buffered += String(chunk);
+      let at: number;
+      while ((at = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, at);
+        buffered = buffered.slice(at + 1);
+        try {
+          yield JSON.parse(line) as Record<string, unknown>;
+        } catch {
+          // not JSON
+        }
+      }
+    }
+  }
+  return { proc, lines: read() };
+}
+
+async function until(child: Child, test: (r: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> {
+  for (;;) {
+    const { value, done } = await child.lines.next();
+    if (done) throw new Error(`child exited (code ${child.proc.exitCode}) before the expected output`);
+    if (test(value)) return value;
+  }
+}
+
+function rssKb(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
+}
+
+async function stop(child: Child): Promise<void> {
+  if (child.proc.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.proc.once('exit', resolve));
+  child.proc.kill('SIGKILL');
+  await exited;
+}
+
+const LIFTED = [
+  '--max-connections-per-ip', '100000', '--connection-rate-per-ip', '100000', '--connection-burst-per-ip', '100000',
+  '--max-pending-auth', '100000', '--max-pending-auth-per-ip', '100000', '--event-rate', '10000000', '--event-burst', '10000000',
+  '--ip-event-rate', '10000000', '--ip-event-burst', '10000000', '--auth-timeout-ms', '60000',
+];
+
+async function startOurs(): Promise<{ child: Child; url: string }> {
+  const child = start(['server/src/cli.ts', '--port', '0', ...LIFTED]);
+  const listening = await until(child, (r) => r.msg === 'listening');
+  return { child, url: String(listening.url) };
+}
+
+async function startBare(): Promise<{ child: Child; url: string }> {
+  const child = start([worker, 'bare-server']);
+  const { url } = await until(child, (r) => typeof r.url === 'string');
+  return { child, url: String(url) };
+}
+
+async function measureConns(kind: 'auth' | 'bare'): Promise<{ conns: number; rss_kb_per_conn: number; rss_mb: number }> {
+  const server = kind === 'auth' ? await startOurs() : await startBare();
+  try {
+    // Warm up the code paths (and JIT) with a few connections before the baseline reading.
+    const warm = start([worker, 'conns', server.url, '50', kind]);
+    await until(warm, (r) => r.ready !== undefined);
+    await stop(warm);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const before = rssKb(server.child.proc.pid!);
+    const per = Math.ceil(CONNS / CONN_WORKERS);
+    const workers = Array.from({ length: CONN_WORKERS }, () => start([worker, 'conns', server.url, String(per), kind]));
+    const ready = await Promise.all(workers.map((w) => until(w, (r) => r.ready !== undefined)));
+    const conns = ready.reduce((n, r) => n + Number(r.ready), 0);
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const after = rssKb(server.child.proc.pid!);
+    await Promise.all(workers.map(stop));
+    return { conns, rss_kb_per_conn: Number(((after - before) / conns).toFixed(2)), rss_mb: Math.round(after / 1024) };
+  } finally {
+    await stop(server.child);
+  }
+}
+
+async function measureRelay(kind: 'auth' | 'bare'): Promise<{ relay_per_s: number; p50_ms: number; p99_ms: number }> {
+  const server = kind === 'auth' ? await startOurs() : await startBare();
+  try {
+    const relay = await until(start([worker, 'relay', server.url, kind, String(RELAY_SECONDS)]), (r) => r.relay_per_s !== undefined);
+    const latency = await until(start([worker, 'latency', server.url, kind, String(LATENCY_RATE), String(LATENCY_SECONDS)]), (r) => r.p50_ms !== undefined);
+    return { relay_per_s: Number(relay.relay_per_s), p50_ms: Number(latency.p50_ms), p99_ms: Number(latency.p99_ms) };
+  } finally {
+    await stop(server.child);
+  }
+}
+
+export default async function serverBench(out: BenchOutput): Promise<void> {
+  const limit = Number(execSync('ulimit -n', { shell: '/bin/bash' }).toString().trim());
+  if (limit < CONNS + 1000) out.line({ warning: `ulimit -n is ${limit}; raise it (ulimit -n 65536) to hold ${CONNS} connections` });
+
+  const bareRelay = await measureRelay('bare');
+  out.line({ part: 'relay', server: 'bare socket.io', ...bareRelay });
+  const relay = await measureRelay('auth');
+  out.line({ part: 'relay', server: 'discordopus', ...relay });
+
+  const bareConns = await measureConns('bare');
+  out.line({ part: 'connections', server: 'bare socket.io', ...bareConns });
+  const conns = await measureConns('auth');
+  out.line({ part: 'connections', server: 'discordopus (authenticated)', ...conns });
+
+  out.summary({
+    conns: conns.conns,
+    rss_kb_per_conn: conns.rss_kb_per_conn,
+    baseline_rss_kb_per_conn: bareConns.rss_kb_per_conn,
+    relay_per_s: relay.relay_per_s,
+    baseline_relay_per_s: bareRelay.relay_per_s,
+    ratio: Number((relay.relay_per_s / bareRelay.relay_per_s).toFixed(3)),
+    p50_ms: relay.p50_ms,
+    p99_ms: relay.p99_ms,
+    baseline_p50_ms: bareRelay.p50_ms,
+    baseline_p99_ms: bareRelay.p99_ms,
+    latency_rate_per_s: LATENCY_RATE,
+  });
+}

@@ -1,0 +1,733 @@
+import { randomBytes } from 'node:crypto';
+import {
+  CipherContext,
+  HashAlgorithm,
+  NamedCurveAlgorithm,
+  RTCPeerConnection,
+  SignatureAlgorithm,
+  type DtlsKeys,
+  type RTCDataChannel,
+} from 'werift';
+import { AppError, DisposableCollection, Emitter, toDisposable, type Event } from '@discordopus/sdk';
+import { parsePeerSignal, sdpFingerprint, type PeerSignal } from './peer-signal.ts';
+import {
+  decodeFrame,
+  encodeChannelName,
+  encodeFrame,
+  FrameReassembler,
+  KEEPALIVE_FRAME,
+  MAX_FRAME_BYTES,
+  RECORD_OVERHEAD,
+  recordSize,
+  type FrameRecord,
+} from './peer-frame.ts';
+
+/**
+ * `new` until the first connect; `connecting` while a session is being set up; `connected` when
+ * the kernel channel is open; `disconnected` after an established link dropped or the peer said
+ * bye; `failed` when setting up did not succeed (see the error event: unreachable, DTLS
+ * failure); `closed` for good after {@link PeerLink.close}.
+ */
+export type PeerLinkState = 'new' | 'connecting' | 'connected' | 'disconnected' | 'failed' | 'closed';
+
+/** A STUN or TURN server, as in RTCIceServer. */
+export interface PeerIceServer {
+  urls: string;
+  username?: string;
+  credential?: string;
+}
+
+export interface PeerLinkOptions {
+  localId: string;
+  remoteId: string;
+  /**
+   * Delivers a signal to the remote link's `handleSignal`. The caller must carry it inside the
+   * authenticated, encrypted pairwise session: the SDP holds the DTLS fingerprint, and a server
+   * that could swap it could sit in the middle.
+   */
+  sendSignal(signal: PeerSignal): Promise<void> | void;
+  /** STUN/TURN servers; none by default (werift would otherwise use Google's STUN). */
+  iceServers?: PeerIceServer[];
+  /** Tests and same-host use: offer 127.0.0.1 host candidates, no IPv6. */
+  loopbackOnly?: boolean;
+  /** How long connect() waits for the channel to open before `peer/unreachable`. Default 20 s. */
+  connectTimeoutMs?: number;
+  /** Send a keepalive after this much send silence. Default 5 s. */
+  keepaliveMs?: number;
+  /** Declare the link lost after this much receive silence. Default 15 s. */
+  deadAfterMs?: number;
+  /** Largest message send() accepts and the receiver reassembles. Default 16 MiB. */
+  maxMessageBytes?: number;
+}
+
+/** One message on a logical channel. */
+export interface PeerLinkMessage {
+  channel: string;
+  data: Uint8Array;
+}
+
+// Backpressure: werift keeps what we hand it in memory and slows down with many queued messages.
+// A frame goes out at once when werift's buffer is empty (latency); otherwise only frames of at
+// least BATCH bytes while it holds less than HIGH (so at most HIGH / BATCH frames sit in
+// werift), and smaller ones wait and batch until it drains.
+const HIGH_WATER_BYTES = 1024 * 1024;
+const BATCH_BYTES = 32 * 1024;
+// Do not split a message into a slice smaller than this just to fill a frame's tail.
+const MIN_SLICE_BYTES = 1024;
+// Our side accepts up to this per data-channel message (Chromium's value); we send <= 64 KiB.
+const LOCAL_MAX_MESSAGE_SIZE = 262_144;
+const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+const REMEMBERED_SESSIONS = 16;
+const EARLY_CANDIDATES_PER_SESSION = 32;
+
+type CandidateSignal = Extract<PeerSignal, { kind: 'candidate' }>;
+
+interface Session {
+  readonly id: string;
+  readonly pc: RTCPeerConnection;
+  readonly dc: RTCDataChannel;
+  readonly subscriptions: DisposableCollection;
+  readonly pendingCandidates: CandidateSignal[];
+  remoteDescriptionSet: boolean;
+  remoteFingerprint: string | undefined;
+  open: boolean;
+  /** Wakes a pump waiting for the send buffer to drain (also on teardown). */
+  wake: (() => void) | undefined;
+}
+
+interface OutgoingMessage {
+  readonly channel: string;
+  readonly name: Uint8Array;
+  readonly data: Uint8Array;
+  offset: number;
+  readonly resolve: () => void;
+  readonly reject: (error: AppError) => void;
+}
+
+/**
+ * An encrypted (DTLS) peer-to-peer link to one contact over werift, carrying named logical
+ * channels with reliable, ordered messages on one SCTP data channel.
+ *
+ * Roles are fixed so both ends agree without negotiation: the smaller id offers; the other end
+ * asks for an offer with a `restart` signal. Each offer starts a new session (a fresh
+ * RTCPeerConnection), which is also how a dropped link reconnects.
+ */
+export class PeerLink {
+  readonly localId: string;
+  readonly remoteId: string;
+  /** True when this end creates offers (its id sorts first). */
+  readonly isOfferer: boolean;
+
+  private readonly onMessageEmitter = new Emitter<PeerLinkMessage>();
+  private readonly onDidChangeStateEmitter = new Emitter<PeerLinkState>();
+  private readonly onErrorEmitter = new Emitter<AppError>();
+  /** A complete message arrived on a logical channel. */
+  readonly onMessage: Event<PeerLinkMessage> = this.onMessageEmitter.event;
+  readonly onDidChangeState: Event<PeerLinkState> = this.onDidChangeStateEmitter.event;
+  /** Something went wrong that the caller may want to show or log; the link keeps running. */
+  readonly onError: Event<AppError> = this.onErrorEmitter.event;
+
+  private currentState: PeerLinkState = 'new';
+  private session: Session | undefined;
+  private lastRemoteSession: string | undefined;
+  private lastError: AppError | undefined;
+  private readonly endedSessions: string[] = [];
+  private readonly earlyCandidates = new Map<string, CandidateSignal[]>();
+  private connectTimer: ReturnType<typeof setTimeout> | undefined;
+  private keepaliveTimer: ReturnType<typeof setInterval> | undefined;
+  private lastReceivedAt = 0;
+  private lastSentAt = 0;
+  private readonly queues = new Map<string, OutgoingMessage[]>();
+  private readonly rotation: string[] = [];
+  private pumping = false;
+  private sessionStarting: string | undefined;
+  private pumpScheduled = false;
+  private queuedBytes = 0;
+  private readonly reassembler: FrameReassembler;
+  private readonly certificate: Promise<DtlsKeys>;
+  private readonly connectTimeoutMs: number;
+  private readonly keepaliveMs: number;
+  private readonly deadAfterMs: number;
+  private readonly maxMessageBytes: number;
+
+  constructor(private readonly options: PeerLinkOptions) {
+    if (typeof options.localId !== 'string' || typeof options.remoteId !== 'string' || !options.localId || !options.remoteId) {
+      throw new TypeError('PeerLink: localId and remoteId must be non-empty strings');
+    }
+    if (options.localId === options.remoteId) throw new RangeError('PeerLink: localId and remoteId must differ');
+    if (typeof options.sendSignal !== 'function') throw new TypeError('PeerLink: sendSignal must be a function');
+    this.localId = options.localId;
+    this.remoteId = options.remoteId;
+    this.isOfferer = options.localId < options.remoteId;
+    this.connectTimeoutMs = positive(options.connectTimeoutMs, 20_000, 'connectTimeoutMs');
+    this.keepaliveMs = positive(options.keepaliveMs, 5_000, 'keepaliveMs');
+    this.deadAfterMs = positive(options.deadAfterMs, 15_000, 'deadAfterMs');
+    this.maxMessageBytes = positive(options.maxMessageBytes, DEFAULT_MAX_MESSAGE_BYTES, 'maxMessageBytes');
+    this.reassembler = new FrameReassembler(this.maxMessageBytes);
+    // werift would reuse one certificate for every connection of the process, which lets a
+    // network observer link a user's connections to different contacts; ~20 ms per link.
+    this.certificate = CipherContext.createSelfSignedCertificateWithKey(
+      { signature: SignatureAlgorithm.ecdsa_3, hash: HashAlgorithm.sha256_4 },
+      NamedCurveAlgorithm.secp256r1_23,
+    );
+    this.certificate.catch(() => {});
+  }
+
+  get state(): PeerLinkState {
+    return this.currentState;
+  }
+
+  /** Bytes handed to werift and not yet sent (bounded by backpressure to about 1 MiB). */
+  get bufferedAmount(): number {
+    return this.session?.dc.bufferedAmount ?? 0;
+  }
+
+  /**
+   * The remote DTLS certificate fingerprint (`"sha-256 AB:CD:…"`) from the remote SDP of the
+   * current session. werift's DTLS handshake refuses a certificate that does not match it, so
+   * when the SDP came through the authenticated envelope, the link is bound to that contact.
+   */
+  remoteFingerprint(): string | undefined {
+    return this.session?.remoteFingerprint;
+  }
+
+  /**
+   * Opens the link, or joins the attempt in progress. Resolves when the kernel channel is open.
+   * @throws AppError `peer/unreachable` (no path within connectTimeoutMs), `peer/dtls-failed`,
+   *   `peer/remote-closed`, `peer/link-closed` (after close()).
+   */
+  async connect(): Promise<void> {
+    if (this.currentState === 'closed') throw this.closedError();
+    if (this.currentState === 'connected') return;
+    const outcome = this.waitForOutcome();
+    if (this.currentState !== 'connecting') {
+      this.lastError = undefined;
+      if (this.isOfferer) {
+        void this.startSession();
+      } else {
+        this.setState('connecting');
+        this.armConnectTimer();
+        this.signal({ kind: 'restart', ...(this.lastRemoteSession ? { session: this.lastRemoteSession } : {}) });
+      }
+    }
+    return outcome;
+  }
+
+  /**
+   * Sends one message on a logical channel: reliable and ordered per channel. Resolves once the
+   * whole message is handed to the transport (delivery is confirmed by the layer above, e.g.
+   * receipts); awaiting it gives backpressure.
+   * @throws TypeError / RangeError for a bad channel name, non-bytes or an oversized message.
+   * @throws AppError `peer/not-connected`, `peer/link-lost` (the link dropped before the whole
+   *   message was sent: it was not delivered, retry on a new link), `peer/link-closed`.
+   */
+  send(channel: string, data: Uint8Array): Promise<void> {
+    const name = encodeChannelName(channel);
+    if (!(data instanceof Uint8Array)) return Promise.reject(new TypeError('PeerLink.send: data must be a Uint8Array'));
+    if (data.length > this.maxMessageBytes) {
+      return Promise.reject(new RangeError(`PeerLink.send: message of ${data.length} bytes exceeds maxMessageBytes ${this.maxMessageBytes}`));
+    }
+    if (this.currentState === 'closed') return Promise.reject(this.closedError());
+    if (this.currentState !== 'connected') {
+      return Promise.reject(
+        new AppError('peer/not-connected', `There is no open link to ${this.remoteId}; connect first (the link manager does this and retries).`, {
+          details: { remoteId: this.remoteId, state: this.currentState },
+        }),
+      );
+    }
+    return new Promise<void>((resolve, reject) => {
+      let queue = this.queues.get(channel);
+      if (!queue) {
+        queue = [];
+        this.queues.set(channel, queue);
+        this.rotation.push(channel);
+      }
+      queue.push({ channel, name, data, offset: 0, resolve, reject });
+      this.queuedBytes += data.length;
+      // On the next microtask, so a burst of sends shares frames.
+      if (!this.pumpScheduled && !this.pumping) {
+        this.pumpScheduled = true;
+        queueMicrotask(() => {
+          this.pumpScheduled = false;
+          void this.pump();
+        });
+      }
+    });
+  }
+
+  /**
+   * Validates and applies a signal from the remote link. Never throws: malformed or unexpected
+   * signals are reported on {@link onError} (`peer/bad-signal`) and ignored.
+   */
+  async handleSignal(value: unknown): Promise<void> {
+    const parsed = parsePeerSignal(value);
+    if ('error' in parsed) {
+      this.reportError(new AppError('peer/bad-signal', `Ignored a malformed signal from ${this.remoteId} (${parsed.error}).`));
+      return;
+    }
+    if (this.currentState === 'closed') return;
+    const signal = parsed.signal;
+    try {
+      switch (signal.kind) {
+        case 'offer':
+          return await this.onOffer(signal);
+        case 'answer':
+          return await this.onAnswer(signal);
+        case 'candidate':
+          return await this.onCandidate(signal);
+        case 'restart':
+          return this.onRestart(signal);
+        case 'bye':
+          return this.onBye(signal);
+      }
+    } catch (error) {
+      const appError = new AppError('peer/bad-signal', `Could not apply a '${signal.kind}' signal from ${this.remoteId}: ${(error as Error).message}.`, {
+        cause: error,
+      });
+      this.reportError(appError);
+      // A session whose descriptions could not be applied will never open: end it now.
+      if (this.session?.id === signal.session && this.currentState === 'connecting') this.fail(appError);
+    }
+  }
+
+  /** Closes the link for good: tells the peer (bye), rejects pending sends, releases werift. */
+  async close(): Promise<void> {
+    if (this.currentState === 'closed') return;
+    const session = this.session;
+    if (session) this.signal({ kind: 'bye', session: session.id });
+    this.clearConnectTimer();
+    const closing = this.endSession(this.closedError());
+    this.setState('closed');
+    this.onMessageEmitter.dispose();
+    this.onDidChangeStateEmitter.dispose();
+    this.onErrorEmitter.dispose();
+    await closing;
+  }
+
+  // ---- sessions ----
+
+  private async startSession(): Promise<void> {
+    const id = randomBytes(12).toString('base64url');
+    const wasConnected = this.currentState === 'connected';
+    void this.endSession(wasConnected ? this.lostError('a new session replaced it') : undefined);
+    this.setState('connecting');
+    this.armConnectTimer();
+    this.sessionStarting = id;
+    const keys = await this.certificate;
+    // A newer start, an offer, or close() came in while the certificate was made.
+    if (this.sessionStarting !== id || this.currentState !== 'connecting' || this.session) return;
+    this.sessionStarting = undefined;
+    const session = this.createSession(id, keys);
+    try {
+      const offer = await session.pc.createOffer();
+      await session.pc.setLocalDescription(offer);
+      if (!this.isCurrent(session)) return;
+      this.signal({ kind: 'offer', session: id, sdp: session.pc.localDescription!.sdp });
+    } catch (error) {
+      if (this.isCurrent(session)) this.fail(new AppError('peer/connect-failed', `Could not create an offer for ${this.remoteId}: ${(error as Error).message}.`, { cause: error }));
+    }
+  }
+
+  private async onOffer(signal: Extract<PeerSignal, { kind: 'offer' }>): Promise<void> {
+    if (this.isOfferer) {
+      this.reportError(new AppError('peer/bad-signal', `Ignored an offer from ${this.remoteId}: this end makes the offers.`));
+      return;
+    }
+    const keys = await this.certificate;
+    if (this.currentState === 'closed') return;
+    if (this.session?.id === signal.session || this.endedSessions.includes(signal.session)) return;
+    const wasConnected = this.currentState === 'connected';
+    void this.endSession(wasConnected ? this.lostError('the peer started a new session') : undefined);
+    const session = this.createSession(signal.session, keys);
+    this.lastRemoteSession = signal.session;
+    this.lastError = undefined;
+    this.setState('connecting');
+    this.armConnectTimer();
+    const early = this.earlyCandidates.get(signal.session) ?? [];
+    this.earlyCandidates.delete(signal.session);
+    session.pendingCandidates.push(...early);
+    await this.applyRemoteDescription(session, 'offer', signal.sdp);
+    const answer = await session.pc.createAnswer();
+    await session.pc.setLocalDescription(answer);
+    if (!this.isCurrent(session)) return;
+    this.signal({ kind: 'answer', session: session.id, sdp: session.pc.localDescription!.sdp });
+  }
+
+  private async onAnswer(signal: Extract<PeerSignal, { kind: 'answer' }>): Promise<void> {
+    const session = this.session;
+    if (!this.isOfferer || !session || session.id !== signal.session || session.remoteDescriptionSet) return;
+    await this.applyRemoteDescription(session, 'answer', signal.sdp);
+  }
+
+  private async applyRemoteDescription(session: Session, type: 'offer' | 'answer', sdp: string): Promise<void> {
+    session.remoteFingerprint = sdpFingerprint(sdp);
+    await session.pc.setRemoteDescription({ type, sdp });
+    session.remoteDescriptionSet = true;
+    // werift trickles before the other side has our description: candidates wait until now.
+    for (const candidate of session.pendingCandidates.splice(0)) await this.addCandidate(session, candidate);
+  }
+
+  private async onCandidate(signal: CandidateSignal): Promise<void> {
+    const session = this.session;
+    if (session?.id === signal.session) {
+      if (session.remoteDescriptionSet) await this.addCandidate(session, signal);
+      else session.pendingCandidates.push(signal);
+      return;
+    }
+    // Candidates may overtake the offer they belong to; keep a few for a session not seen yet.
+    if (this.isOfferer || this.endedSessions.includes(signal.session)) return;
+    let list = this.earlyCandidates.get(signal.session);
+    if (!list) {
+      if (this.earlyCandidates.size >= 4) this.earlyCandidates.delete(this.earlyCandidates.keys().next().value!);
+      list = [];
+      this.earlyCandidates.set(signal.session, list);
+    }
+    if (list.length < EARLY_CANDIDATES_PER_SESSION) list.push(signal);
+  }
+
+  private async addCandidate(session: Session, signal: CandidateSignal): Promise<void> {
+    await session.pc.addIceCandidate({ candidate: signal.candidate, sdpMid: signal.sdpMid, sdpMLineIndex: signal.sdpMLineIndex });
+  }
+
+  private onRestart(signal: Extract<PeerSignal, { kind: 'restart' }>): void {
+    if (!this.isOfferer) {
+      this.reportError(new AppError('peer/bad-signal', `Ignored a restart request from ${this.remoteId}: this end answers, it does not offer.`));
+      return;
+    }
+    const current = this.session?.id ?? this.sessionStarting;
+    // Our offer for a newer session is already on its way: the peer will take that one.
+    if (this.currentState === 'connecting' && current !== undefined && signal.session !== current) return;
+    // A late request about an older session while a newer one works.
+    if (this.currentState === 'connected' && signal.session !== undefined && signal.session !== current) return;
+    this.lastError = undefined;
+    void this.startSession();
+  }
+
+  private onBye(signal: Extract<PeerSignal, { kind: 'bye' }>): void {
+    if (this.session?.id !== signal.session) return;
+    const error = new AppError('peer/remote-closed', `${this.remoteId} closed the link; it reopens when either side has something to send.`, {
+      details: { remoteId: this.remoteId },
+    });
+    this.clearConnectTimer();
+    void this.endSession(error);
+    this.lastError = error;
+    this.setState('disconnected');
+  }
+
+  private createSession(id: string, keys: DtlsKeys): Session {
+    const pc = new RTCPeerConnection({
+      dtls: { keys },
+      iceServers: (this.options.iceServers ?? []).map((s) => ({ ...s })),
+      ...(this.options.loopbackOnly ? { iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false } : {}),
+      maxMessageSize: LOCAL_MAX_MESSAGE_SIZE,
+    });
+    // Negotiated on both ends with a fixed id: open as soon as SCTP is up, no DCEP round trip.
+    const dc = pc.createDataChannel('kernel', { negotiated: true, id: 0, ordered: true });
+    dc.bufferedAmountLowThreshold = 0;
+    const session: Session = {
+      id,
+      pc,
+      dc,
+      subscriptions: new DisposableCollection(),
+      pendingCandidates: [],
+      remoteDescriptionSet: false,
+      remoteFingerprint: undefined,
+      open: false,
+      wake: undefined,
+    };
+    const on = <T extends unknown[]>(event: { subscribe(fn: (...args: T) => void): { unSubscribe(): void } }, fn: (...args: T) => void) => {
+      const sub = event.subscribe((...args: T) => {
+        if (this.session === session) fn(...args);
+      });
+      session.subscriptions.push(toDisposable(() => sub.unSubscribe()));
+    };
+    on(pc.onIceCandidate, (candidate) => {
+      if (!candidate?.candidate) return;
+      this.signal({
+        kind: 'candidate',
+        session: id,
+        candidate: candidate.candidate,
+        ...(candidate.sdpMid != null ? { sdpMid: candidate.sdpMid } : {}),
+        ...(candidate.sdpMLineIndex != null ? { sdpMLineIndex: candidate.sdpMLineIndex } : {}),
+      });
+    });
+    on(dc.stateChanged, (state) => {
+      if (state === 'open') this.onSessionOpen(session);
+      else if (state === 'closed' && session.open) this.lose(this.lostError('the data channel closed'));
+    });
+    on(dc.onMessage, (data) => this.onFrame(data));
+    on(dc.bufferedAmountLow, () => session.wake?.());
+    on(pc.connectionStateChange, (state) => {
+      if (state === 'failed' || state === 'closed') {
+        if (session.open) this.lose(this.lostError(`the connection ${state}`));
+        else this.fail(this.setupFailedError(session));
+      }
+    });
+    this.session = session;
+    return session;
+  }
+
+  private isCurrent(session: Session): boolean {
+    return this.session === session;
+  }
+
+  private onSessionOpen(session: Session): void {
+    session.open = true;
+    enlargeSocketBuffers(session.pc);
+    this.clearConnectTimer();
+    this.lastReceivedAt = this.lastSentAt = Date.now();
+    this.keepaliveTimer = setInterval(() => this.keepalive(session), Math.min(this.keepaliveMs, this.deadAfterMs / 3));
+    this.setState('connected');
+    void this.pump();
+  }
+
+  private keepalive(session: Session): void {
+    if (this.session !== session || !session.open) return;
+    const now = Date.now();
+    if (now - this.lastReceivedAt > this.deadAfterMs) {
+      this.lose(this.lostError(`nothing arrived for ${this.deadAfterMs} ms`));
+      return;
+    }
+    if (now - this.lastSentAt >= this.keepaliveMs) this.write(session, KEEPALIVE_FRAME);
+  }
+
+  /** An open session dropped. */
+  private lose(error: AppError): void {
+    void this.endSession(error);
+    this.lastError = error;
+    this.reportError(error);
+    this.setState('disconnected');
+  }
+
+  /** Setting up did not succeed. */
+  private fail(error: AppError): void {
+    this.clearConnectTimer();
+    void this.endSession(error);
+    this.lastError = error;
+    this.reportError(error);
+    this.setState('failed');
+  }
+
+  /** Tears the current session down and rejects what was still queued. */
+  private endSession(error: AppError | undefined): Promise<void> {
+    const session = this.session;
+    if (this.keepaliveTimer) clearInterval(this.keepaliveTimer);
+    this.keepaliveTimer = undefined;
+    const pending = [...this.queues.values()].flat();
+    this.queues.clear();
+    this.rotation.length = 0;
+    this.queuedBytes = 0;
+    const reason = error ?? this.lostError('the session ended');
+    for (const message of pending) message.reject(reason);
+    this.reassembler.reset();
+    if (!session) return Promise.resolve();
+    this.session = undefined;
+    this.endedSessions.push(session.id);
+    if (this.endedSessions.length > REMEMBERED_SESSIONS) this.endedSessions.shift();
+    session.wake?.();
+    session.subscriptions.dispose();
+    return session.pc.close().catch(() => {});
+  }
+
+  private setupFailedError(session: Session): AppError {
+    const dtls = session.pc.dtlsTransports.some((t) => t.state === 'failed');
+    if (dtls) {
+      return new AppError(
+        'peer/dtls-failed',
+        `The secure handshake with ${this.remoteId} failed: its certificate did not match the fingerprint in its signed offer/answer. The link was not opened; if this repeats, someone may be interfering with the connection.`,
+        { details: { remoteId: this.remoteId } },
+      );
+    }
+    return new AppError('peer/connect-failed', `Could not connect to ${this.remoteId}: the connection failed during setup. Messages stay queued; it will be retried.`, {
+      details: { remoteId: this.remoteId },
+    });
+  }
+
+  // ---- data ----
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.rotation.length > 0) {
+        const session = this.session;
+        if (!session?.open || this.currentState !== 'connected') return;
+        const buffered = session.dc.bufferedAmount;
+        const batchReady = this.queuedBytes >= BATCH_BYTES && buffered + Math.min(this.queuedBytes, MAX_FRAME_BYTES) <= HIGH_WATER_BYTES;
+        if (buffered > 0 && !batchReady) {
+          // Woken by bufferedAmountLow (threshold 0) or by the session ending.
+          await new Promise<void>((resolve) => (session.wake = resolve));
+          session.wake = undefined;
+          continue;
+        }
+        const { frame, completed } = this.buildFrame();
+        if (!this.write(session, frame)) {
+          for (const message of completed) message.reject(this.lostError('the transport refused a frame'));
+          return;
+        }
+        for (const message of completed) message.resolve();
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  /** Fills one frame from the queues, one record per channel in turn. */
+  private buildFrame(): { frame: Buffer; completed: OutgoingMessage[] } {
+    const records: FrameRecord[] = [];
+    const completed: OutgoingMessage[] = [];
+    let room = MAX_FRAME_BYTES - 1;
+    while (this.rotation.length > 0) {
+      const channel = this.rotation[0]!;
+      const queue = this.queues.get(channel)!;
+      const message = queue[0]!;
+      const remaining = message.data.length - message.offset;
+      const capacity = room - RECORD_OVERHEAD - message.name.length;
+      if (records.length > 0 && capacity < Math.min(remaining, MIN_SLICE_BYTES)) break;
+      const take = Math.min(capacity, remaining);
+      const more = take < remaining;
+      records.push({ name: message.name, payload: message.data.subarray(message.offset, message.offset + take), more });
+      message.offset += take;
+      this.queuedBytes -= take;
+      room -= recordSize(message.name.length, take);
+      this.rotation.shift();
+      if (!more) {
+        queue.shift();
+        completed.push(message);
+      }
+      if (queue.length > 0) this.rotation.push(channel);
+      else this.queues.delete(channel);
+      if (room <= RECORD_OVERHEAD + 1) break;
+    }
+    return { frame: encodeFrame(records), completed };
+  }
+
+  private write(session: Session, frame: Uint8Array): boolean {
+    try {
+      session.dc.send(Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.length));
+      this.lastSentAt = Date.now();
+      return true;
+    } catch (error) {
+      this.lose(this.lostError(`sending failed (${(error as Error).message})`));
+      return false;
+    }
+  }
+
+  private onFrame(data: string | Buffer): void {
+    this.lastReceivedAt = Date.now();
+    const frame = typeof data === 'string' ? undefined : decodeFrame(data);
+    if (!frame) {
+      this.reportError(new AppError('peer/bad-frame', `Ignored a malformed frame from ${this.remoteId}.`));
+      return;
+    }
+    if (frame.kind === 'keepalive') return;
+    for (const record of frame.records) {
+      const result = this.reassembler.push(record.channel, record.payload, record.more);
+      if (!result) continue;
+      if ('tooLarge' in result) {
+        this.reportError(
+          new AppError('peer/message-too-large', `Dropped a message from ${this.remoteId} on '${record.channel}': over ${this.maxMessageBytes} bytes.`, {
+            details: { remoteId: this.remoteId, channel: record.channel },
+          }),
+        );
+        continue;
+      }
+      this.onMessageEmitter.fire({ channel: record.channel, data: result.message });
+    }
+  }
+
+  // ---- helpers ----
+
+  private signal(signal: PeerSignal): void {
+    const report = (error: unknown) =>
+      this.reportError(new AppError('peer/signal-failed', `Could not send a '${signal.kind}' signal to ${this.remoteId}: ${(error as Error)?.message ?? error}.`, { cause: error }));
+    try {
+      const result = this.options.sendSignal(signal);
+      if (result && typeof (result as Promise<void>).catch === 'function') (result as Promise<void>).catch(report);
+    } catch (error) {
+      report(error);
+    }
+  }
+
+  private waitForOutcome(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const sub = this.onDidChangeState((state) => {
+        if (state === 'connected') {
+          sub.dispose();
+          resolve();
+        } else if (state !== 'connecting') {
+          sub.dispose();
+          reject(state === 'closed' ? this.closedError() : (this.lastError ?? this.lostError('the connection attempt ended')));
+        }
+      });
+    });
+  }
+
+  private armConnectTimer(): void {
+    if (this.connectTimer) return;
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = undefined;
+      if (this.currentState !== 'connecting') return;
+      this.fail(
+        new AppError(
+          'peer/unreachable',
+          `Could not reach ${this.remoteId} within ${Math.round(this.connectTimeoutMs / 1000)} s: no network path was found (the contact may be offline, or both sides are behind NATs that need a TURN server). Messages stay queued; try again later or configure a TURN server.`,
+          { details: { remoteId: this.remoteId } },
+        ),
+      );
+    }, this.connectTimeoutMs);
+  }
+
+  private clearConnectTimer(): void {
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+  }
+
+  private setState(state: PeerLinkState): void {
+    if (state === this.currentState) return;
+    this.currentState = state;
+    this.onDidChangeStateEmitter.fire(state);
+  }
+
+  private reportError(error: AppError): void {
+    this.onErrorEmitter.fire(error);
+  }
+
+  private lostError(why: string): AppError {
+    return new AppError('peer/link-lost', `The link to ${this.remoteId} dropped (${why}); a message not fully sent was not delivered and can be sent again after reconnecting.`, {
+      details: { remoteId: this.remoteId },
+    });
+  }
+
+  private closedError(): AppError {
+    return new AppError('peer/link-closed', `The link to ${this.remoteId} is closed; open a new one to send.`, { details: { remoteId: this.remoteId } });
+  }
+}
+
+/**
+ * Gives werift's UDP sockets 4 MiB buffers. With the default 208 KiB, a receiver whose event
+ * loop is busy for a moment drops packets (UdpRcvbufErrors), and each loss costs SCTP a
+ * retransmission timeout of at least 1 s. werift has no option for it, so this reaches into its
+ * ICE objects; best effort (the kernel caps it at net.core.rmem_max / wmem_max).
+ */
+function enlargeSocketBuffers(pc: RTCPeerConnection): void {
+  for (const transport of pc.iceTransports) {
+    const protocols = (transport.connection as unknown as { protocols?: { transport?: { socket?: unknown } }[] }).protocols ?? [];
+    for (const protocol of protocols) {
+      const socket = protocol.transport?.socket as { setRecvBufferSize?(n: number): void; setSendBufferSize?(n: number): void } | undefined;
+      try {
+        socket?.setRecvBufferSize?.(SOCKET_BUFFER_BYTES);
+        socket?.setSendBufferSize?.(SOCKET_BUFFER_BYTES);
+      } catch {
+        // Not bound (a candidate that lost) or refused by the OS: keep the default.
+      }
+    }
+  }
+}
+
+function positive(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new RangeError(`PeerLink: ${name} must be a positive number`);
+  return value;
+}

@@ -1,0 +1,220 @@
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AppError, isAppError, type Logger, type OneTimePrekey, type PrekeyBundle, type SignedPrekey, type UserId } from '@discordopus/sdk';
+import { NodeCryptoProvider } from '../crypto/node-crypto-provider.ts';
+import { openProfileDatabase, type ProfileDatabase } from '../storage/profile-database.ts';
+import { createIdentity, identityMigrations, loadIdentity } from '../identity/identity-store.ts';
+import type { LocalIdentityKeyring } from '../identity/identity-keyring.ts';
+import { ContactsServiceImpl } from '../contacts/contacts-service-impl.ts';
+import { contactsMigrations } from '../contacts/contacts-migrations.ts';
+import { TEST_PROFILE_KDF, tempDir } from '../client/test-profiles.ts';
+import type { PrekeyDirectory } from './prekey-manager.ts';
+import { SessionManager } from './session-manager.ts';
+import { decodeSessionEnvelope } from './session-envelope.ts';
+import { PREKEYS_TABLE, SESSIONS_TABLE } from './session-migrations.ts';
+
+const crypto = new NodeCryptoProvider();
+const temp = tempDir('discordopus-sessions-');
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+
+/** The prekey directory as the server keeps it, in memory: one-time prekeys handed out once. */
+class MemoryDirectory {
+  readonly entries = new Map<UserId, { identityKey: Uint8Array; signed?: SignedPrekey; oneTime: OneTimePrekey[] }>();
+  fetches = 0;
+  for(owner: LocalIdentityKeyring): PrekeyDirectory {
+    return {
+      uploadPrekeys: async (signed, oneTime) => {
+        const entry = this.entries.get(owner.userId) ?? { identityKey: owner.info.publicKey, oneTime: [] };
+        if (signed) entry.signed = signed;
+        entry.oneTime.push(...oneTime);
+        this.entries.set(owner.userId, entry);
+        return entry.oneTime.length;
+      },
+      fetchPrekeyBundle: async (userId) => {
+        this.fetches++;
+        const entry = this.entries.get(userId);
+        if (!entry?.signed) throw new AppError('signaling/no-bundle', 'no bundle');
+        const oneTimePrekey = entry.oneTime.shift();
+        const bundle: PrekeyBundle = { userId, identityKey: entry.identityKey, signedPrekey: entry.signed };
+        if (oneTimePrekey) bundle.oneTimePrekey = oneTimePrekey;
+        return bundle;
+      },
+    };
+  }
+}
+
+interface Party {
+  name: string;
+  dir: string;
+  profile: ProfileDatabase;
+  keyring: LocalIdentityKeyring;
+  contacts: ContactsServiceImpl;
+  sessions: SessionManager;
+}
+
+const directory = new MemoryDirectory();
+const parties: Party[] = [];
+let counter = 0;
+
+async function open(dir: string, create: boolean, name: string): Promise<Party> {
+  const profile = await openProfileDatabase({
+    dir, passphrase: 'pw', crypto, create, kdf: TEST_PROFILE_KDF, migrations: [{ owner: 'kernel', migrations: [...identityMigrations, ...contactsMigrations] }],
+  });
+  const keyring = (await loadIdentity(profile.db, crypto)) ?? (await createIdentity(profile.db, crypto, { displayName: name }));
+  const contacts = new ContactsServiceImpl(profile.db, keyring.userId);
+  const sessions = await SessionManager.open({ db: profile.db, crypto, keyring, contacts, directory: directory.for(keyring), logger: silent, prekeys: { oneTimePrekeyTarget: 5 } });
+  const party = { name, dir, profile, keyring, contacts, sessions };
+  parties.push(party);
+  return party;
+}
+
+async function pair(): Promise<[Party, Party]> {
+  const a = await open(path.join(temp.dir, `a${counter}`), true, 'alice');
+  const b = await open(path.join(temp.dir, `b${counter++}`), true, 'bob');
+  await a.contacts.add(b.keyring.userId);
+  await b.contacts.add(a.keyring.userId);
+  await a.sessions.publishPrekeys();
+  await b.sessions.publishPrekeys();
+  return [a, b];
+}
+
+async function deliver(from: Party, to: Party, payload: Uint8Array): Promise<string> {
+  const entry = await to.sessions.receive(from.keyring.userId, payload);
+  await to.sessions.removeFromInbox(entry.inboxId);
+  return dec(entry.plaintext);
+}
+
+async function failure(promise: Promise<unknown>): Promise<string> {
+  const error = await promise.then(() => undefined, (e: unknown) => e);
+  if (!isAppError(error)) throw new Error(`expected an AppError, got ${String(error)}`);
+  return error.code;
+}
+
+afterAll(async () => {
+  for (const p of parties) await p.profile.close().catch(() => undefined);
+  temp.cleanup();
+});
+
+describe('SessionManager', () => {
+  it('starts a session with X3DH, consumes the one-time prekey once, and talks both ways', async () => {
+    const [a, b] = await pair();
+    const before = await b.sessions.prekeys.oneTimePrekeyCount();
+    expect(before).toBe(5);
+    const first = await a.sessions.encrypt(b.keyring.userId, enc('hello bob'));
+    expect(decodeSessionEnvelope(first).x3dh?.oneTimePrekeyId).toBeDefined();
+    // Until Bob answers, Alice repeats her X3DH header: either message can start Bob's session.
+    const second = await a.sessions.encrypt(b.keyring.userId, enc('second'));
+    expect(decodeSessionEnvelope(second).x3dh).toEqual(decodeSessionEnvelope(first).x3dh);
+    expect(await deliver(a, b, second)).toBe('second');
+    expect(await deliver(a, b, first)).toBe('hello bob');
+    expect(await b.sessions.prekeys.oneTimePrekeyCount()).toBe(before - 1);
+    const reply = await b.sessions.encrypt(a.keyring.userId, enc('hi alice'));
+    expect(decodeSessionEnvelope(reply).x3dh).toBeUndefined();
+    expect(await deliver(b, a, reply)).toBe('hi alice');
+    const third = await a.sessions.encrypt(b.keyring.userId, enc('third'));
+    expect(decodeSessionEnvelope(third).x3dh).toBeUndefined();
+    expect(await deliver(a, b, third)).toBe('third');
+    // Both learned the other's identity key in the first session.
+    expect((await a.contacts.get(b.keyring.userId))?.identityKey).toEqual(b.keyring.info.publicKey);
+    expect((await b.contacts.get(a.keyring.userId))?.identityKey).toEqual(a.keyring.info.publicKey);
+  });
+
+  it('rejects replays, tampering and forged senders and keeps the session working', async () => {
+    const [a, b] = await pair();
+    const m1 = await a.sessions.encrypt(b.keyring.userId, enc('one'));
+    expect(await deliver(a, b, m1)).toBe('one');
+    expect(await failure(b.sessions.receive(a.keyring.userId, m1))).toBe('crypto/replay');
+    const m2 = await a.sessions.encrypt(b.keyring.userId, enc('two'));
+    const tampered = Uint8Array.from(m2);
+    tampered[tampered.length - 1]! ^= 1;
+    expect(await failure(b.sessions.receive(a.keyring.userId, tampered))).toBe('crypto/auth-failed');
+    expect(await failure(b.sessions.receive(a.keyring.userId, m2.subarray(0, 20)))).toBe('crypto/malformed');
+    // The server claims a third party sent Alice's envelope.
+    const [c] = await pair();
+    await b.contacts.add(c.keyring.userId);
+    expect(await failure(b.sessions.receive(c.keyring.userId, m2))).toBe('sessions/forged-sender');
+    expect(await deliver(a, b, m2)).toBe('two');
+    // Strangers are dropped before any work.
+    const [stranger] = await pair();
+    await stranger.contacts.add(b.keyring.userId);
+    const spam = await stranger.sessions.encrypt(b.keyring.userId, enc('spam'));
+    expect(await failure(b.sessions.receive(stranger.keyring.userId, spam))).toBe('sessions/not-a-contact');
+  });
+
+  it('decrypts out of order and survives a restart without a new X3DH', async () => {
+    const [a, b] = await pair();
+    const messages = [];
+    for (let i = 0; i < 5; i++) messages.push(await a.sessions.encrypt(b.keyring.userId, enc(`m${i}`)));
+    for (const i of [4, 0, 2, 1, 3]) expect(await deliver(a, b, messages[i]!)).toBe(`m${i}`);
+    expect(await deliver(b, a, await b.sessions.encrypt(a.keyring.userId, enc('ok')))).toBe('ok');
+
+    await a.profile.close();
+    await b.profile.close();
+    const a2 = await open(a.dir, false, 'alice');
+    const b2 = await open(b.dir, false, 'bob');
+    const fetches = directory.fetches;
+    const again = await a2.sessions.encrypt(b2.keyring.userId, enc('after restart'));
+    expect(decodeSessionEnvelope(again).x3dh).toBeUndefined();
+    expect(await deliver(a2, b2, again)).toBe('after restart');
+    expect(await deliver(b2, a2, await b2.sessions.encrypt(a2.keyring.userId, enc('back')))).toBe('back');
+    expect(directory.fetches).toBe(fetches);
+  });
+
+  it('keeps a decrypted message in the inbox until it is removed', async () => {
+    const [a, b] = await pair();
+    const entry = await b.sessions.receive(a.keyring.userId, await a.sessions.encrypt(b.keyring.userId, enc('keep me')));
+    expect((await b.sessions.inbox()).map((e) => dec(e.plaintext))).toEqual(['keep me']);
+    await b.sessions.removeFromInbox(entry.inboxId);
+    expect(await b.sessions.inbox()).toEqual([]);
+  });
+
+  it('converges when both sides start a session at the same time', async () => {
+    const [a, b] = await pair();
+    const fromA = await a.sessions.encrypt(b.keyring.userId, enc('a1'));
+    const fromB = await b.sessions.encrypt(a.keyring.userId, enc('b1'));
+    expect(await deliver(a, b, fromA)).toBe('a1');
+    expect(await deliver(b, a, fromB)).toBe('b1');
+    for (let i = 0; i < 3; i++) {
+      expect(await deliver(a, b, await a.sessions.encrypt(b.keyring.userId, enc(`a${i}`)))).toBe(`a${i}`);
+      expect(await deliver(b, a, await b.sessions.encrypt(a.keyring.userId, enc(`b${i}`)))).toBe(`b${i}`);
+    }
+    const rows = await a.profile.db.selectFrom(SESSIONS_TABLE).select('initiator').execute();
+    expect(rows).toHaveLength(2);
+  });
+
+  it('refuses a replayed first message once its one-time prekey is used, and serialises concurrent sends', async () => {
+    const [a, b] = await pair();
+    const first = await a.sessions.encrypt(b.keyring.userId, enc('first'));
+    expect(await deliver(a, b, first)).toBe('first');
+    // Bob lost the session (e.g. reset); the replayed first message must not start a new one.
+    await b.profile.db.deleteFrom(SESSIONS_TABLE).execute();
+    expect(await failure(b.sessions.receive(a.keyring.userId, first))).toBe('sessions/unknown-prekey');
+    const [c, d] = await pair();
+    const sent = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => c.sessions.encrypt(d.keyring.userId, enc(`p${i}`))));
+    const got = [];
+    for (const m of sent) got.push(await deliver(c, d, m));
+    expect(got).toEqual(['p0', 'p1', 'p2', 'p3', 'p4', 'p5']);
+    expect(await d.profile.db.selectFrom(PREKEYS_TABLE).select('key_id').where('kind', '=', 'one-time').execute()).toHaveLength(4);
+  });
+
+  it('refuses to send to non-contacts, unreachable directories and forged bundles', async () => {
+    const [a, b] = await pair();
+    const [c] = await pair();
+    expect(await failure(a.sessions.encrypt(c.keyring.userId, enc('x')))).toBe('channels/not-a-contact');
+    const [lonely] = await pair();
+    await a.contacts.add(lonely.keyring.userId);
+    directory.entries.delete(lonely.keyring.userId);
+    expect(await failure(a.sessions.encrypt(lonely.keyring.userId, enc('x')))).toBe('channels/peer-unreachable');
+    // A directory that swaps the identity key in Bob's bundle (re-signed by the attacker's key).
+    const entry = directory.entries.get(b.keyring.userId)!;
+    const attacker = crypto.ed25519GenerateKeyPair();
+    const original = entry.identityKey;
+    entry.identityKey = attacker.publicKey;
+    expect(await failure(a.sessions.encrypt(b.keyring.userId, enc('x')))).toBe('channels/identity-changed');
+    entry.identityKey = original;
+    expect(await a.sessions.hasSession(b.keyring.userId)).toBe(false);
+  });
+});

@@ -1,0 +1,324 @@
+import type { Kysely, Transaction } from 'kysely';
+import { AppError, isAppError, userIdFromPublicKey, signedPrekeyMessage, type Contact, type Logger, type PrekeyBundle, type UserId } from '@discordopus/sdk';
+import type { CryptoProvider } from '../../common/crypto/crypto-provider.ts';
+import { equalBytes, toHex } from '../../common/crypto/bytes.ts';
+import { isCryptoError } from '../../common/crypto/crypto-error.ts';
+import {
+  deserializeRatchetState, hasRatchetReceived, initRatchetInitiator, initRatchetResponder, ratchetDecrypt, ratchetEncrypt,
+  serializeRatchetState, type RatchetState,
+} from '../../common/protocol/double-ratchet.ts';
+import type { IdentityKeyring } from '../identity/identity-keyring.ts';
+import type { IdentityKeyOutcome } from '../contacts/contacts-service-impl.ts';
+import { runMigrations } from '../storage/migrations.ts';
+import { KeyedQueue } from './keyed-queue.ts';
+import { DEFAULT_PREKEY_POLICY, PrekeyManager, type PrekeyDirectory, type PrekeyPolicy } from './prekey-manager.ts';
+import { decodeSessionEnvelope, decodeX3dhHeader, encodeSessionEnvelope, encodeX3dhHeader, type SessionEnvelope, type X3dhHeader } from './session-envelope.ts';
+import { INBOX_TABLE, SESSIONS_MIGRATION_OWNER, SESSIONS_TABLE, sessionMigrations } from './session-migrations.ts';
+import { x3dhInitiate, x3dhRespond } from './x3dh-handshake.ts';
+
+/** What the session layer needs of the contact list (ContactsServiceImpl provides it). */
+export interface IdentityKeyBook {
+  get(userId: UserId): Promise<Contact | undefined>;
+  learnIdentityKey(userId: UserId, identityKey: Uint8Array): Promise<IdentityKeyOutcome>;
+}
+
+export interface SessionManagerOptions {
+  db: Kysely<any>;
+  crypto: CryptoProvider;
+  keyring: IdentityKeyring;
+  contacts: IdentityKeyBook;
+  directory: PrekeyDirectory;
+  logger: Logger;
+  now?: () => number;
+  prekeys?: Partial<PrekeyPolicy>;
+}
+
+/** A decrypted record, stored in `kernel_inbox` under `inboxId` (unless the caller did not keep it). */
+export interface InboxEntry {
+  readonly inboxId: number | undefined;
+  readonly from: UserId;
+  readonly plaintext: Uint8Array;
+  readonly receivedAt: number;
+}
+
+interface SessionRow {
+  peer: string;
+  session_id: string;
+  initiator: string;
+  state: Uint8Array;
+  x3dh_header: Uint8Array | null;
+  created_at: number;
+  used_at: number;
+}
+
+/** Sessions per peer kept for decryption (both sides may start one at the same time). */
+const MAX_SESSIONS_PER_PEER = 3;
+
+/**
+ * Pairwise end-to-end encryption: X3DH to start a session with a contact, the Double Ratchet
+ * for every message. Every operation on one peer's sessions runs in that peer's queue, and each
+ * ratchet step is committed before its result leaves this class; an incoming message's plaintext
+ * is committed to `kernel_inbox` in the same transaction as the ratchet step, so a crash never
+ * loses it nor lets it be decrypted twice.
+ *
+ * Errors: sending raises `channels/not-a-contact`, `channels/identity-changed`,
+ * `channels/peer-unreachable`; receiving raises `sessions/*` or `crypto/*` codes, which the
+ * caller logs and drops (the session is unchanged).
+ */
+export class SessionManager {
+  private readonly queue = new KeyedQueue();
+  private readonly now: () => number;
+  readonly prekeys: PrekeyManager;
+
+  private constructor(private readonly options: SessionManagerOptions) {
+    this.now = options.now ?? Date.now;
+    this.prekeys = new PrekeyManager(options.db, options.crypto, options.keyring, options.logger, { ...DEFAULT_PREKEY_POLICY, ...options.prekeys }, this.now);
+  }
+
+  /** Migrates the session tables and returns the manager. */
+  static async open(options: SessionManagerOptions): Promise<SessionManager> {
+    await runMigrations(options.db, SESSIONS_MIGRATION_OWNER, sessionMigrations);
+    return new SessionManager(options);
+  }
+
+  private get self(): UserId {
+    return this.options.keyring.userId;
+  }
+
+  /** Our own user ID. */
+  get localUserId(): UserId {
+    return this.options.keyring.userId;
+  }
+
+  /** Publishes our prekeys (see {@link PrekeyManager.publish}). */
+  publishPrekeys(): Promise<{ remaining: number; uploaded: number }> {
+    return this.queue.run('\0prekeys', () => this.prekeys.publish(this.options.directory));
+  }
+
+  async hasSession(peer: UserId): Promise<boolean> {
+    const row = await this.options.db.selectFrom(SESSIONS_TABLE).select('peer').where('peer', '=', peer).executeTakeFirst();
+    return row !== undefined;
+  }
+
+  /**
+   * Encrypts `plaintext` for `peer`, starting a session (prekey bundle + X3DH) when there is
+   * none. Returns the envelope payload. The new ratchet state is committed before it returns.
+   * @throws AppError `channels/not-a-contact`, `channels/identity-changed`, `channels/peer-unreachable`
+   */
+  async encrypt(peer: UserId, plaintext: Uint8Array): Promise<Uint8Array> {
+    return (await this.encryptThen(peer, plaintext, (payload) => payload)).result;
+  }
+
+  /**
+   * Like {@link encrypt}, and hands the payload to `transmit` while still holding the peer's
+   * queue, so payloads leave in the order their ratchet steps were taken. `transmit` should only
+   * start the sending (its result is not awaited here).
+   */
+  encryptThen<T>(peer: UserId, plaintext: Uint8Array, transmit: (payload: Uint8Array) => T): Promise<{ result: T }> {
+    return this.queue.run(peer, async () => {
+      const contact = await this.options.contacts.get(peer);
+      if (!contact) throw new AppError('channels/not-a-contact', `${peer} is not in your contacts; add them before sending.`);
+      if (contact.identityChanged) throw identityChanged(peer);
+      const rows = await this.sessions(this.options.db, peer);
+      const primary = this.primary(rows, peer);
+      let session: { id: string; state: RatchetState; x3dh: X3dhHeader | undefined; isNew: boolean };
+      if (primary) {
+        const state = deserializeRatchetState(new Uint8Array(primary.state));
+        session = { id: primary.session_id, state, x3dh: primary.x3dh_header ? decodeX3dhHeader(new Uint8Array(primary.x3dh_header)) : undefined, isNew: false };
+      } else {
+        session = { ...(await this.initiate(peer, contact)), isNew: true };
+      }
+      const { state, message } = ratchetEncrypt(this.options.crypto, session.state, plaintext);
+      const x3dh = session.x3dh && !hasRatchetReceived(state) ? session.x3dh : undefined;
+      const now = this.now();
+      const serialized = serializeRatchetState(state);
+      if (session.isNew) {
+        await this.options.db.insertInto(SESSIONS_TABLE).values({
+          peer, session_id: session.id, initiator: this.self, state: serialized, x3dh_header: x3dh ? encodeX3dhHeader(x3dh) : null, created_at: now, used_at: now,
+        }).execute();
+      } else {
+        await this.options.db.updateTable(SESSIONS_TABLE).set({ state: serialized, used_at: now }).where('peer', '=', peer).where('session_id', '=', session.id).execute();
+      }
+      return { result: transmit(encodeSessionEnvelope({ senderIdentityKey: this.options.keyring.info.publicKey, x3dh, message })) };
+    });
+  }
+
+  /**
+   * Decrypts an envelope that the server says `from` sent, and commits the ratchet step and the
+   * plaintext (to `kernel_inbox`) in one transaction. Call {@link removeFromInbox} once handled.
+   * `keep` may decline to store a plaintext that needs no crash safety (an ack): one write less.
+   * @throws AppError `sessions/forged-sender`, `sessions/not-a-contact`, `sessions/identity-changed`,
+   *   `sessions/no-session`, `sessions/unknown-prekey`, CryptoError `crypto/*`
+   */
+  receive(from: UserId, payload: Uint8Array, keep: (plaintext: Uint8Array) => boolean = () => true): Promise<InboxEntry> {
+    // A private copy: socket.io hands out Buffers that may share memory with other messages.
+    const bytes = Uint8Array.from(payload);
+    return this.queue.run(from, async () => {
+      const envelope = decodeSessionEnvelope(bytes);
+      if (userIdFromPublicKey(envelope.senderIdentityKey) !== from) {
+        throw new AppError('sessions/forged-sender', 'The envelope names a sender other than the one the server authenticated; it was dropped.');
+      }
+      const contact = await this.options.contacts.get(from);
+      if (!contact) throw new AppError('sessions/not-a-contact', 'A message from someone who is not a contact was dropped.');
+      if (contact.identityChanged || (contact.identityKey && !equalBytes(contact.identityKey, envelope.senderIdentityKey))) {
+        throw new AppError('sessions/identity-changed', 'The sender presented an identity key other than the one on record; the message was dropped until the user accepts the new key.');
+      }
+      const entry = envelope.x3dh ? await this.receivePrekeyMessage(from, envelope, envelope.x3dh, keep) : await this.receiveMessage(from, envelope, keep);
+      if (!contact.identityKey) await this.options.contacts.learnIdentityKey(from, envelope.senderIdentityKey);
+      return entry;
+    });
+  }
+
+  /** Records left in the inbox (a crash between commit and handling), oldest first. */
+  async inbox(): Promise<InboxEntry[]> {
+    const rows = await this.options.db.selectFrom(INBOX_TABLE).selectAll().orderBy('id').execute();
+    return rows.map((r) => ({ inboxId: Number(r.id), from: r.peer as UserId, plaintext: new Uint8Array(r.plaintext), receivedAt: r.received_at }));
+  }
+
+  async removeFromInbox(inboxId: number | undefined): Promise<void> {
+    if (inboxId === undefined) return;
+    await this.options.db.deleteFrom(INBOX_TABLE).where('id', '=', inboxId).execute();
+  }
+
+  /** Waits for queued operations to finish (before closing the database). */
+  drain(): Promise<void> {
+    return this.queue.drain();
+  }
+
+  private async initiate(peer: UserId, contact: Contact): Promise<{ id: string; state: RatchetState; x3dh: X3dhHeader }> {
+    let bundle: PrekeyBundle;
+    try {
+      bundle = await this.options.directory.fetchPrekeyBundle(peer);
+    } catch (error) {
+      if (isAppError(error, 'signaling/forged-bundle')) throw identityChanged(peer, 'the server presented an identity key or signed prekey that does not belong to this user ID (the server may be attacking you)');
+      if (isAppError(error, 'signaling/no-bundle')) {
+        throw new AppError('channels/peer-unreachable', `${peer} has not published prekeys yet; they must come online once before you can write to them.`, { cause: error });
+      }
+      const reason = isAppError(error) ? error.message : String(error);
+      throw new AppError('channels/peer-unreachable', `Could not fetch the prekeys of ${peer}: ${reason}`, { cause: error });
+    }
+    // The signaling client verifies bundles; checked again here because a session rests on it.
+    const { crypto } = this.options;
+    if (bundle.userId !== peer || userIdFromPublicKey(bundle.identityKey) !== peer
+      || !crypto.ed25519Verify(bundle.identityKey, signedPrekeyMessage(bundle.signedPrekey.keyId, bundle.signedPrekey.publicKey), bundle.signedPrekey.signature)) {
+      throw identityChanged(peer, 'the server presented a prekey bundle that does not belong to this user ID');
+    }
+    if (contact.identityKey && !equalBytes(contact.identityKey, bundle.identityKey)) {
+      await this.options.contacts.learnIdentityKey(peer, bundle.identityKey);
+      throw identityChanged(peer);
+    }
+    if (!contact.identityKey) await this.options.contacts.learnIdentityKey(peer, bundle.identityKey);
+    const x3dh = x3dhInitiate(crypto, this.options.keyring, {
+      theirIdentityKey: bundle.identityKey, theirSignedPrekey: bundle.signedPrekey.publicKey, theirOneTimePrekey: bundle.oneTimePrekey?.publicKey,
+    });
+    const state = initRatchetInitiator(crypto, { sharedSecret: x3dh.sharedSecret, associatedData: x3dh.associatedData, theirRatchetKey: bundle.signedPrekey.publicKey });
+    x3dh.sharedSecret.fill(0);
+    return {
+      id: this.sessionId(this.options.keyring.info.publicKey, x3dh.ephemeralKey),
+      state,
+      x3dh: { signedPrekeyId: bundle.signedPrekey.keyId, oneTimePrekeyId: bundle.oneTimePrekey?.keyId, ephemeralKey: x3dh.ephemeralKey },
+    };
+  }
+
+  private async receivePrekeyMessage(from: UserId, envelope: SessionEnvelope, header: X3dhHeader, keep: (plaintext: Uint8Array) => boolean): Promise<InboxEntry> {
+    const id = this.sessionId(envelope.senderIdentityKey, header.ephemeralKey);
+    const rows = await this.sessions(this.options.db, from);
+    const existing = rows.find((r) => r.session_id === id);
+    // The initiator repeats its X3DH header until we answer: later copies use the session.
+    if (existing) return this.decryptWith(from, [existing], envelope.message, keep);
+
+    const { crypto, db } = this.options;
+    const signedPrekey = await this.prekeys.signedPrekey(db, header.signedPrekeyId);
+    if (!signedPrekey) throw new AppError('sessions/unknown-prekey', 'A first message used a signed prekey we no longer hold; it was dropped.');
+    const oneTimePrekey = header.oneTimePrekeyId === undefined ? undefined : await this.prekeys.oneTimePrekey(db, header.oneTimePrekeyId);
+    if (header.oneTimePrekeyId !== undefined && !oneTimePrekey) {
+      throw new AppError('sessions/unknown-prekey', 'A first message used a one-time prekey that was already used (a replay?); it was dropped.');
+    }
+    const x3dh = x3dhRespond(crypto, this.options.keyring, { theirIdentityKey: envelope.senderIdentityKey, theirEphemeralKey: header.ephemeralKey, signedPrekey, oneTimePrekey });
+    const initial = initRatchetResponder(crypto, { sharedSecret: x3dh.sharedSecret, associatedData: x3dh.associatedData, ourRatchetKeyPair: signedPrekey });
+    x3dh.sharedSecret.fill(0);
+    const { state, plaintext } = ratchetDecrypt(crypto, initial, envelope.message, this.now());
+    const now = this.now();
+    return db.transaction().execute(async (trx) => {
+      if (header.oneTimePrekeyId !== undefined && !(await this.prekeys.consumeOneTimePrekey(trx, header.oneTimePrekeyId))) {
+        throw new AppError('sessions/unknown-prekey', 'A first message used a one-time prekey that was already used; it was dropped.');
+      }
+      await trx.insertInto(SESSIONS_TABLE).values({
+        peer: from, session_id: id, initiator: from, state: serializeRatchetState(state), x3dh_header: null, created_at: now, used_at: now,
+      }).execute();
+      await this.prune(trx, from);
+      return this.toInbox(trx, from, plaintext, now, keep);
+    });
+  }
+
+  private async receiveMessage(from: UserId, envelope: SessionEnvelope, keep: (plaintext: Uint8Array) => boolean): Promise<InboxEntry> {
+    const rows = await this.sessions(this.options.db, from);
+    if (rows.length === 0) throw new AppError('sessions/no-session', 'A message arrived for a session we do not have; it was dropped.');
+    const primary = this.primary(rows, from)!;
+    return this.decryptWith(from, [primary, ...rows.filter((r) => r !== primary)], envelope.message, keep);
+  }
+
+  /** Tries the candidate sessions in order; the first that authenticates the message wins. */
+  private async decryptWith(from: UserId, candidates: SessionRow[], message: Uint8Array, keep: (plaintext: Uint8Array) => boolean): Promise<InboxEntry> {
+    let firstError: unknown;
+    let replay: unknown;
+    for (const row of candidates) {
+      let result: { state: RatchetState; plaintext: Uint8Array };
+      try {
+        result = ratchetDecrypt(this.options.crypto, deserializeRatchetState(new Uint8Array(row.state)), message, this.now());
+      } catch (error) {
+        if (!isCryptoError(error)) throw error;
+        firstError ??= error;
+        if (isCryptoError(error, 'crypto/replay')) replay ??= error;
+        continue;
+      }
+      const now = this.now();
+      return this.options.db.transaction().execute(async (trx) => {
+        const update: Partial<SessionRow> = { state: serializeRatchetState(result.state), used_at: now };
+        if (row.x3dh_header && hasRatchetReceived(result.state)) update.x3dh_header = null;
+        await trx.updateTable(SESSIONS_TABLE).set(update).where('peer', '=', from).where('session_id', '=', row.session_id).execute();
+        return this.toInbox(trx, from, result.plaintext, now, keep);
+      });
+    }
+    throw replay ?? firstError;
+  }
+
+  private async toInbox(trx: Transaction<any>, from: UserId, plaintext: Uint8Array, now: number, keep: (plaintext: Uint8Array) => boolean): Promise<InboxEntry> {
+    if (!keep(plaintext)) return { inboxId: undefined, from, plaintext, receivedAt: now };
+    const result = await trx.insertInto(INBOX_TABLE).values({ peer: from, plaintext, received_at: now }).executeTakeFirstOrThrow();
+    return { inboxId: Number(result.insertId), from, plaintext, receivedAt: now };
+  }
+
+  private async sessions(db: Kysely<any> | Transaction<any>, peer: UserId): Promise<SessionRow[]> {
+    return await db.selectFrom(SESSIONS_TABLE).selectAll().where('peer', '=', peer).orderBy('created_at', 'desc').orderBy('session_id').execute() as SessionRow[];
+  }
+
+  /**
+   * The session to send on. When both sides started a session at once, both pick the one the
+   * smaller user ID started, so they converge on one; the other stays for decryption.
+   */
+  private primary(rows: SessionRow[], peer: UserId): SessionRow | undefined {
+    const preferred = this.self < peer ? this.self : peer;
+    return rows.find((r) => r.initiator === preferred) ?? rows[0];
+  }
+
+  private async prune(trx: Transaction<any>, peer: UserId): Promise<void> {
+    const rows = await this.sessions(trx, peer);
+    if (rows.length <= MAX_SESSIONS_PER_PEER) return;
+    const keep = this.primary(rows, peer)!;
+    const extra = rows.filter((r) => r !== keep).sort((a, b) => a.used_at - b.used_at).slice(0, rows.length - MAX_SESSIONS_PER_PEER);
+    for (const r of extra) await trx.deleteFrom(SESSIONS_TABLE).where('peer', '=', peer).where('session_id', '=', r.session_id).execute();
+  }
+
+  private sessionId(initiatorIdentityKey: Uint8Array, ephemeralKey: Uint8Array): string {
+    const bytes = new Uint8Array(64);
+    bytes.set(initiatorIdentityKey);
+    bytes.set(ephemeralKey, 32);
+    return toHex(this.options.crypto.sha256(bytes).subarray(0, 16));
+  }
+}
+
+function identityChanged(peer: UserId, why?: string): AppError {
+  const reason = why ?? 'their identity key changed';
+  return new AppError('channels/identity-changed', `Sending to ${peer} is blocked: ${reason}. Compare safety numbers with them out of band, then accept the new key.`);
+}

@@ -1,0 +1,65 @@
+import type { SqliteDatabase, SqliteStatement } from 'kysely';
+import { AppError } from '@discordopus/sdk';
+
+/** The SQLite failures a user can act on, turned into AppErrors; anything else is returned unchanged. */
+export function mapSqliteError(error: unknown, file: string): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !code.startsWith('SQLITE_')) return error;
+  const details = { file, sqliteCode: code };
+  const make = (appCode: string, message: string) => new AppError(appCode, message, { cause: error, details });
+  if (code === 'SQLITE_FULL') {
+    return make('storage/disk-full', `The disk holding ${file} is full; the last change was not saved. Free some disk space and try again.`);
+  }
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) {
+    return make('storage/locked', `The profile database ${file} is in use by another process (another DiscordOpus window, daemon or CLI). Close it and try again.`);
+  }
+  if (code.startsWith('SQLITE_READONLY')) {
+    return make('storage/read-only', `The profile database ${file} cannot be written: its folder or disk is read-only. Check the permissions of the profile folder or move the profile to a writable disk.`);
+  }
+  if (code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_CORRUPT')) {
+    return make('storage/corrupt', `The profile database ${file} is damaged or is not a DiscordOpus database. Restore the profile folder from a backup.`);
+  }
+  if (code.startsWith('SQLITE_CANTOPEN')) {
+    return make('storage/cannot-open', `The profile database ${file} cannot be opened (missing file or no access to its folder). Check that the profile folder exists and is accessible.`);
+  }
+  if (code.startsWith('SQLITE_IOERR')) {
+    return make('storage/io-error', `Reading or writing ${file} failed (${code}). Check the disk, then try again.`);
+  }
+  return error;
+}
+
+/**
+ * Wraps the better-sqlite3 handle given to kysely's SqliteDialect so that every statement's
+ * failures pass through {@link mapSqliteError}: a full disk in the middle of a plugin's
+ * transaction reaches the caller as `storage/disk-full`, not as a bare SqliteError.
+ */
+export function errorMappingDatabase(db: SqliteDatabase, file: string): SqliteDatabase {
+  const guard = <T>(fn: () => T): T => {
+    try {
+      return fn();
+    } catch (error) {
+      throw mapSqliteError(error, file);
+    }
+  };
+  return {
+    close: () => db.close(),
+    prepare(sql: string): SqliteStatement {
+      const statement = guard(() => db.prepare(sql));
+      return {
+        reader: statement.reader,
+        all: (parameters) => guard(() => statement.all(parameters)),
+        run: (parameters) => guard(() => statement.run(parameters)),
+        iterate: (parameters) => {
+          const iterator = guard(() => statement.iterate(parameters));
+          return {
+            next: () => guard(() => iterator.next()),
+            return: (value?: unknown) => iterator.return?.(value) ?? { done: true, value: undefined },
+            [Symbol.iterator]() {
+              return this;
+            },
+          } as IterableIterator<unknown>;
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,50 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import type { ScryptKdfParams } from './profile-header.ts';
+
+/*
+ * Helpers shared by the storage specs, test/storage-crash.test.ts and bench/store.bench.ts.
+ * Not exported from the package.
+ */
+
+/** Cheap scrypt cost so tests do not spend 128 MiB and half a second per open. */
+export const TEST_KDF: ScryptKdfParams = { N: 2 ** 10, r: 8, p: 1 };
+
+export function tempDir(label: string): string {
+  return mkdtempSync(path.join(os.tmpdir(), `discordopus-${label}-`));
+}
+
+/** SHA-256 of every file in `dir` (name → hex), to prove a failed open changed nothing. */
+export function hashFiles(dir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of readdirSync(dir).sort()) out[name] = createHash('sha256').update(readFileSync(path.join(dir, name))).digest('hex');
+  return out;
+}
+
+/** Mounts a tmpfs of `size` (e.g. '512k') on a fresh folder; undefined where mounting is not allowed. */
+export function tryMountTmpfs(size: string, label: string): { dir: string; remountReadOnly(): void; unmount(): void } | undefined {
+  if (process.platform !== 'linux' || process.getuid?.() !== 0) return undefined;
+  const dir = tempDir(label);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'tmpfs', dir], { stdio: 'ignore' });
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  return {
+    dir,
+    remountReadOnly: () => execFileSync('mount', ['-o', 'remount,ro', dir], { stdio: 'ignore' }),
+    unmount() {
+      execFileSync('umount', [dir], { stdio: 'ignore' });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function ensureDir(dir: string): string {
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}

@@ -1,0 +1,248 @@
+import { CompiledQuery, Kysely, SqliteDialect } from 'kysely';
+import type {
+  ConnectionProvider, DatabaseConnection, Driver, KyselyPlugin, OperationNode, PluginTransformQueryArgs, PluginTransformResultArgs,
+  QueryExecutor, QueryId, QueryResult, RootOperationNode, UnknownRow,
+} from 'kysely';
+import { AppError, isTrustedSqlNode } from '@discordopus/sdk';
+
+export interface ScopedKyselyOptions {
+  /**
+   * Prefixes of OTHER plugins that start with this one's (`a_` vs `a_b_` for plugins `a` and
+   * `a-b`): their tables are refused although they match `tablePrefix`.
+   */
+  otherPrefixes?: readonly string[];
+}
+
+const PREFIX = /^[a-z][a-z0-9_]*_$/;
+// SQLite functions that read the schema or other databases, or load code.
+const DENIED_FUNCTION = /^(pragma_|sqlite_|load_extension$|fts3_tokenizer$|readfile$|writefile$|edit$|fts5$)/i;
+
+/**
+ * A kysely handle that can only reach tables whose names start with `tablePrefix`.
+ *
+ * A KyselyPlugin walks every query's operation-node tree and refuses (AppError
+ * `storage/table-not-allowed`) any table, index, view, trigger or CTE name outside the prefix,
+ * also in joins, subqueries, foreign-key references and DDL; any schema-qualified name
+ * (`main.x`, `temp.x`); raw `sql` fragments (their text cannot be checked: FTS5 tables are made
+ * with the SDK's createFtsTable); and functions that read the schema or load code. Qualified
+ * column references (`m.body`) are not checked: SQL resolves them against the query's own FROM
+ * list, which is.
+ *
+ * The handle's executor repeats the check on the final tree at compile time (after any plugin
+ * the caller adds) and executes only queries it compiled itself, so `withoutPlugins()`,
+ * `withSchema()`, a hand-made `CompiledQuery`, `getExecutor().provideConnection()` and
+ * `connection()` do not get around it; `destroy()` does not close the profile database.
+ * Transactions work as usual. It is still not a sandbox: hostile code in the same JavaScript realm
+ * can patch shared prototypes; containing untrusted plugins needs a process boundary.
+ */
+export function scopedKysely(db: Kysely<any>, tablePrefix: string, options: ScopedKyselyOptions = {}): Kysely<any> {
+  if (typeof tablePrefix !== 'string' || !PREFIX.test(tablePrefix)) {
+    throw new TypeError(`scopedKysely: tablePrefix must match ${PREFIX}, got ${JSON.stringify(tablePrefix)}`);
+  }
+  const others = (options.otherPrefixes ?? []).map((p) => p.toLowerCase()).filter((p) => p.startsWith(tablePrefix) && p !== tablePrefix);
+  const guard = new TableGuardPlugin(tablePrefix, others);
+  const executor = new GuardedExecutor(db.getExecutor().withPlugin(guard), guard, new WeakSet());
+  // The dialect is only used for introspection, which the guard refuses (it reads sqlite_master).
+  const dialect = new SqliteDialect({ database: async () => { throw new Error('scopedKysely: no introspection'); } });
+  return new Kysely<any>({ config: { dialect }, dialect, driver: transactionDriver, executor });
+}
+
+const SAVEPOINT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const TRANSACTION_CONTROL = /^(begin|commit|rollback|savepoint "[A-Za-z_][A-Za-z0-9_]*"|rollback to "[A-Za-z_][A-Za-z0-9_]*"|release "[A-Za-z_][A-Za-z0-9_]*")$/;
+
+function savepointSql(command: string, name: string): CompiledQuery {
+  if (!SAVEPOINT.test(name)) throw new TypeError(`savepoint names must be identifiers, got ${JSON.stringify(name)}`);
+  return CompiledQuery.raw(`${command} "${name}"`);
+}
+
+/**
+ * Transaction control for scoped handles (the statements SqliteDriver issues). Connections come
+ * from the executor, never from here; destroying a scoped handle leaves the database open.
+ */
+const transactionDriver: Driver = {
+  init: async () => {},
+  acquireConnection: async () => { throw new Error('scopedKysely: connections come from the executor'); },
+  releaseConnection: async () => {},
+  destroy: async () => {},
+  beginTransaction: async (c) => { await c.executeQuery(CompiledQuery.raw('begin')); },
+  commitTransaction: async (c) => { await c.executeQuery(CompiledQuery.raw('commit')); },
+  rollbackTransaction: async (c) => { await c.executeQuery(CompiledQuery.raw('rollback')); },
+  savepoint: async (c, name) => { await c.executeQuery(savepointSql('savepoint', name)); },
+  rollbackToSavepoint: async (c, name) => { await c.executeQuery(savepointSql('rollback to', name)); },
+  releaseSavepoint: async (c, name) => { await c.executeQuery(savepointSql('release', name)); },
+};
+
+class GuardedExecutor implements QueryExecutor {
+  constructor(
+    private readonly base: QueryExecutor,
+    private readonly guard: TableGuardPlugin,
+    /** Compiled queries this handle produced after checking them; nothing else runs. */
+    private readonly approved: WeakSet<object>,
+  ) {}
+
+  get adapter() {
+    return this.base.adapter;
+  }
+
+  get plugins() {
+    return this.base.plugins;
+  }
+
+  transformQuery<T extends RootOperationNode>(node: T, queryId: QueryId): T {
+    return this.base.transformQuery(node, queryId);
+  }
+
+  compileQuery<R = unknown>(node: RootOperationNode, queryId: QueryId): CompiledQuery<R> {
+    this.guard.check(node);
+    const compiled = this.base.compileQuery<R>(node, queryId);
+    this.approved.add(compiled);
+    return compiled;
+  }
+
+  private require(compiled: CompiledQuery<unknown>, allowTransactionControl: boolean): void {
+    if (this.approved.has(compiled)) return;
+    if (allowTransactionControl && compiled.parameters.length === 0 && TRANSACTION_CONTROL.test(compiled.sql)) return;
+    throw new AppError(
+      'storage/table-not-allowed',
+      "Pre-compiled queries cannot run on a plugin's database handle: build the query with this handle's query builder.",
+      { details: { prefix: this.guard.prefix } },
+    );
+  }
+
+  async executeQuery<R>(compiled: CompiledQuery<R>): Promise<QueryResult<R>> {
+    this.require(compiled, false);
+    return this.base.executeQuery(compiled);
+  }
+
+  async *stream<R>(compiled: CompiledQuery<R>, chunkSize: number): AsyncIterableIterator<QueryResult<R>> {
+    this.require(compiled, false);
+    yield* this.base.stream(compiled, chunkSize);
+  }
+
+  provideConnection<T>(consumer: (connection: DatabaseConnection) => Promise<T>): Promise<T> {
+    return this.base.provideConnection((connection) =>
+      consumer({
+        executeQuery: async (compiled) => {
+          this.require(compiled, true);
+          return connection.executeQuery(compiled);
+        },
+        streamQuery: (compiled, chunkSize) => {
+          this.require(compiled, true);
+          return connection.streamQuery(compiled, chunkSize);
+        },
+      }),
+    );
+  }
+
+  private derive(base: QueryExecutor): GuardedExecutor {
+    return new GuardedExecutor(base, this.guard, this.approved);
+  }
+
+  withConnectionProvider(connectionProvider: ConnectionProvider): QueryExecutor {
+    return this.derive(this.base.withConnectionProvider(connectionProvider));
+  }
+
+  withPlugin(plugin: KyselyPlugin): QueryExecutor {
+    return this.derive(this.base.withPlugin(plugin));
+  }
+
+  withPlugins(plugins: ReadonlyArray<KyselyPlugin>): QueryExecutor {
+    return this.derive(this.base.withPlugins(plugins));
+  }
+
+  withPluginAtFront(plugin: KyselyPlugin): QueryExecutor {
+    return this.derive(this.base.withPluginAtFront(plugin));
+  }
+
+  withoutPlugins(): QueryExecutor {
+    return this.derive(this.base.withoutPlugins().withPlugin(this.guard));
+  }
+}
+
+class TableGuardPlugin implements KyselyPlugin {
+  constructor(
+    readonly prefix: string,
+    private readonly others: readonly string[],
+  ) {}
+
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    this.check(args.node);
+    return args.node;
+  }
+
+  /** @throws AppError `storage/table-not-allowed` */
+  check(node: OperationNode): void {
+    this.visit(node, false);
+  }
+
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return args.result;
+  }
+
+  private refuse(what: string, name: string): never {
+    throw new AppError(
+      'storage/table-not-allowed',
+      `Access to ${what} "${name}" is not allowed: this plugin may only use tables whose names start with "${this.prefix}". Rename the table or use the plugin's own data.`,
+      { details: { prefix: this.prefix, name } },
+    );
+  }
+
+  private checkName(what: string, node: unknown): void {
+    const ident = node as { kind?: string; schema?: { name: string }; identifier?: { name: string }; name?: string };
+    if (ident?.kind === 'SchemableIdentifierNode') {
+      if (ident.schema) this.refuse(what, `${ident.schema.name}.${ident.identifier!.name}`);
+      this.checkName(what, ident.identifier);
+      return;
+    }
+    const name = ident?.name;
+    if (typeof name !== 'string') this.refuse(what, String(name));
+    // SQLite folds ASCII case in identifiers: MESSAGING_x is messaging_x.
+    const lower = name.toLowerCase();
+    if (!lower.startsWith(this.prefix) || lower.length === this.prefix.length || this.others.some((p) => lower.startsWith(p))) this.refuse(what, name);
+  }
+
+  private visit(node: unknown, inReference: boolean): void {
+    if (node === null || typeof node !== 'object') return;
+    if (Array.isArray(node)) {
+      for (const child of node) this.visit(child, inReference);
+      return;
+    }
+    const n = node as OperationNode & Record<string, unknown>;
+    switch (n.kind) {
+      case 'TableNode':
+        // `t.col` and `t.*` name the FROM list's tables or aliases, which are checked where they appear.
+        if (!inReference) this.checkName('table', n.table);
+        return;
+      case 'ReferenceNode':
+        this.visit(n.column, false);
+        this.visit(n.table, true);
+        return;
+      case 'RawNode':
+        if (!isTrustedSqlNode(n)) {
+          throw new AppError(
+            'storage/table-not-allowed',
+            `Raw SQL (the sql\`\` tag) is not allowed on a plugin's database handle: its table names cannot be checked. Use the query builder, or the SDK's createFtsTable for full-text indexes.`,
+            { details: { prefix: this.prefix } },
+          );
+        }
+        break;
+      case 'FunctionNode':
+      case 'AggregateFunctionNode':
+        if (typeof n.func === 'string' && DENIED_FUNCTION.test(n.func)) this.refuse('function', n.func);
+        break;
+      case 'CreateIndexNode':
+      case 'DropIndexNode':
+        this.checkName('index', n.name);
+        break;
+      case 'CreateViewNode':
+      case 'DropViewNode':
+        this.checkName('view', n.name);
+        break;
+    }
+    for (const [key, child] of Object.entries(n)) {
+      if (key === 'kind') continue;
+      if ((n.kind === 'CreateIndexNode' || n.kind === 'DropIndexNode' || n.kind === 'CreateViewNode' || n.kind === 'DropViewNode') && key === 'name') continue;
+      this.visit(child, false);
+    }
+  }
+}

@@ -1,0 +1,26 @@
+import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
+import { IpcChannel, isMethodName, RpcErrorCode, type BridgeEvent, type PreloadBridge } from '../common/bridge-protocol.ts';
+
+/*
+ * The only thing the renderer gets from the preload: `window.discordopus`, a typed bridge with
+ * two functions. No ipcRenderer, no Node: the page cannot pick channels or send raw IPC.
+ */
+
+const bridge: PreloadBridge = {
+  async call(method, params) {
+    if (!isMethodName(method)) {
+      return { ok: false, error: { code: RpcErrorCode.invalidRequest, message: 'Invalid method name.', data: { code: 'bridge/invalid-request' } } };
+    }
+    return ipcRenderer.invoke(IpcChannel.call, params === undefined ? { method } : { method, params });
+  },
+  onEvent(listener) {
+    const handler = (_event: IpcRendererEvent, payload: unknown) => {
+      const event = payload as BridgeEvent | undefined;
+      if (event && typeof event === 'object' && typeof event.topic === 'string') listener({ topic: event.topic, payload: event.payload });
+    };
+    ipcRenderer.on(IpcChannel.event, handler);
+    return () => ipcRenderer.removeListener(IpcChannel.event, handler);
+  },
+};
+
+contextBridge.exposeInMainWorld('discordopus', bridge);

@@ -1,0 +1,46 @@
+import { existsSync } from 'node:fs';
+import { readdir, rename, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** host-electron/ */
+export const HOST_ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** Where the renderer build lives; the web host serves it and Electron loads it. */
+export const RENDERER_DIST = path.join(HOST_ROOT, 'dist', 'renderer');
+const SOURCES = [path.join(HOST_ROOT, 'src', 'renderer'), path.join(HOST_ROOT, 'src', 'common'), path.join(HOST_ROOT, 'vite.config.ts')];
+
+/** True when the build is missing or older than any renderer source. */
+export async function rendererBuildIsStale(): Promise<boolean> {
+  const index = path.join(RENDERER_DIST, 'index.html');
+  if (!existsSync(index)) return true;
+  const built = (await stat(index)).mtimeMs;
+  for (const source of SOURCES) if ((await newestMtime(source)) > built) return true;
+  return false;
+}
+
+/**
+ * Builds the renderer with Vite when it is stale (or always with `force`). The build goes to a
+ * temporary folder first and is then renamed into place, so a host serving the old build never
+ * sees a half-written one.
+ */
+export async function ensureRendererBuilt(options: { force?: boolean; log?: (line: string) => void } = {}): Promise<string> {
+  if (!options.force && !(await rendererBuildIsStale())) return RENDERER_DIST;
+  options.log?.('Building the renderer (vite)…');
+  const { build } = await import('vite');
+  const temp = `${RENDERER_DIST}.tmp-${process.pid}`;
+  await build({ configFile: path.join(HOST_ROOT, 'vite.config.ts'), build: { outDir: temp, emptyOutDir: true }, logLevel: 'warn' });
+  await rm(RENDERER_DIST, { recursive: true, force: true });
+  await rename(temp, RENDERER_DIST);
+  return RENDERER_DIST;
+}
+
+async function newestMtime(target: string): Promise<number> {
+  const info = await stat(target);
+  if (!info.isDirectory()) return info.mtimeMs;
+  let newest = info.mtimeMs;
+  for (const entry of await readdir(target)) {
+    if (entry.endsWith('.spec.ts')) continue;
+    newest = Math.max(newest, await newestMtime(path.join(target, entry)));
+  }
+  return newest;
+}

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { parseWebHostArgs } from './web-host.ts';
+
+describe('parseWebHostArgs', () => {
+  it('defaults to the "default" profile, any port and the embedded server', () => {
+    expect(parseWebHostArgs([])).toEqual({ profile: 'default', port: 0, server: undefined, pluginDir: undefined });
+  });
+
+  it('reads --profile, --port, --server and --plugin-dir', () => {
+    expect(parseWebHostArgs(['--profile', 'bob', '--port', '8123', '--server', 'https://s.example.org', '--plugin-dir', '/p'])).toEqual({
+      profile: 'bob', port: 8123, server: 'https://s.example.org', pluginDir: '/p',
+    });
+  });
+
+  it.each([
+    [['--port', '70000'], /--port must be/],
+    [['--port', 'abc'], /--port must be/],
+    [['--server', 'localhost'], /--server must be/],
+    [['--bogus'], /Unknown option/],
+    [['extra'], /positional/],
+    [['--help'], /Usage:/],
+  ])('refuses %j', (argv, message) => {
+    expect(() => parseWebHostArgs(argv)).toThrow(message);
+  });
+});

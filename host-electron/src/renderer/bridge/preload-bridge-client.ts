@@ -1,0 +1,16 @@
+import { BridgeError, type BridgeClient, type BridgeEvent, type PreloadBridge } from '../../common/bridge-protocol.ts';
+
+/** The bridge inside Electron: `window.discordopus`, put there by the preload script. */
+export class PreloadBridgeClient implements BridgeClient {
+  constructor(private readonly preload: PreloadBridge) {}
+
+  async call<T = unknown>(method: string, params?: unknown): Promise<T> {
+    const answer = await this.preload.call(method, params);
+    if (!answer.ok) throw BridgeError.fromRpc(answer.error);
+    return answer.result as T;
+  }
+
+  onEvent(listener: (event: BridgeEvent) => void): () => void {
+    return this.preload.onEvent(listener);
+  }
+}

@@ -1,0 +1,28 @@
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The server's Prometheus metrics, in a registry of its own so several servers can share a process. */
+export class ServerMetrics {
+  readonly registry = new Registry();
+  readonly connections = new Gauge({ name: 'discordopus_connections', help: 'Open socket connections (authenticated or not)', registers: [this.registry] });
+  readonly authenticated = new Gauge({ name: 'discordopus_authenticated_connections', help: 'Authenticated connections', registers: [this.registry] });
+  readonly authFailures = new Counter({
+    name: 'discordopus_auth_failures_total', help: 'Refused authentications by reason', labelNames: ['reason'] as const, registers: [this.registry],
+  });
+  readonly envelopes = new Counter({
+    name: 'discordopus_envelopes_total', help: 'Envelopes handled by outcome', labelNames: ['status'] as const, registers: [this.registry],
+  });
+  readonly bytesRelayed = new Counter({ name: 'discordopus_relayed_bytes_total', help: 'Envelope payload bytes relayed', registers: [this.registry] });
+  readonly rateLimited = new Counter({
+    name: 'discordopus_rate_limited_total', help: 'Events or connections refused by a rate limit', labelNames: ['scope'] as const, registers: [this.registry],
+  });
+  readonly rejected = new Counter({
+    name: 'discordopus_rejected_events_total', help: 'Events refused as malformed or unknown', labelNames: ['code'] as const, registers: [this.registry],
+  });
+  readonly prekeysServed = new Counter({
+    name: 'discordopus_prekey_bundles_served_total', help: 'Prekey bundles handed out', labelNames: ['one_time'] as const, registers: [this.registry],
+  });
+
+  constructor(defaultMetrics: boolean) {
+    if (defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'discordopus_' });
+  }
+}

@@ -1,0 +1,272 @@
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { randomBytes, randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { Server as IoServer, type Socket } from 'socket.io';
+import { createAdapter } from '@socket.io/redis-adapter';
+import { Redis } from 'ioredis';
+import { pino, type Logger } from 'pino';
+import { z } from 'zod';
+import {
+  SignalingEvents, SignalingErrorCodes, SIGNALING_PROTOCOL_VERSION, SignalingLimits, authChallengeSchema, isAppError, signalingOrigin, type SignalingErrorMessage,
+} from '@discordopus/sdk';
+import { defaultLimits, type ServerLimits, type SignalingServerOptions } from './options.ts';
+import { ServerMetrics } from './metrics.ts';
+import { createHttpHandler } from './health.ts';
+import { KeyedTokenBuckets, TokenBucket } from './rate-limit.ts';
+import { MemoryPrekeyStore, type PrekeyStore } from './prekey-store.ts';
+import { SqlitePrekeyStore } from './sqlite-prekey-store.ts';
+import { RedisPrekeyStore } from './redis-prekey-store.ts';
+import { LocalPresence, RedisPresence } from './presence.ts';
+import { createEventHandlers, type ConnectionState, type Reply, type ServerContext } from './handlers.ts';
+import { watchRoom } from './rooms.ts';
+
+export interface SignalingServer {
+  /** `http(s)://host:port` the server listens on. */
+  readonly url: string;
+  readonly port: number;
+  /** Origins clients may sign. */
+  readonly origins: readonly string[];
+  readonly metrics: ServerMetrics;
+  /** Graceful shutdown: refuse new sockets, tell clients, disconnect them, release stores. */
+  close(): Promise<void>;
+}
+
+/** Starts a signaling server; resolves once it listens. */
+export async function createSignalingServer(options: SignalingServerOptions = {}): Promise<SignalingServer> {
+  const limits: ServerLimits = { ...defaultLimits, ...options.limits };
+  const log: Logger = options.logger ?? pino({ level: 'info', base: { svc: 'discordopus-server' } });
+  const metrics = new ServerMetrics(options.processMetrics ?? true);
+  const host = options.host ?? '127.0.0.1';
+  const nodeId = randomUUID();
+  const prefix = options.redisPrefix ?? 'do:';
+  let closing = false;
+
+  let redis: Redis | undefined;
+  let redisSub: Redis | undefined;
+  if (options.redisUrl) {
+    redis = new Redis(options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    redisSub = redis.duplicate();
+    const onRedisError = (error: Error) => log.error({ err: error.message }, 'redis error');
+    redis.on('error', onRedisError);
+    redisSub.on('error', onRedisError);
+    await Promise.all([redis.connect(), redisSub.connect()]);
+  }
+
+  const store = openStore(options.store, redis, prefix);
+  const http: HttpServer = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key })
+    : createHttpServer();
+  http.on('request', createHttpHandler({ metrics, isHealthy: () => !closing && (!redis || redis.status === 'ready') }));
+
+  const io = new IoServer(http, {
+    transports: ['websocket'],
+    serveClient: false,
+    // One frame holds at most an envelope payload (the protocol maximum, so that payloads over a
+    // lower configured cap get a clear error) or a prekey upload (~20 KB of base64 text).
+    maxHttpBufferSize: SignalingLimits.maxPayloadBytes + 4096,
+    perMessageDeflate: false,
+    httpCompression: false,
+    connectTimeout: limits.authTimeoutMs,
+  });
+
+  const state: ServerContext = {
+    io, log, metrics, limits, store, nodeId, origins: [], clustered: redis !== undefined,
+    presence: new LocalPresence(),
+  };
+  if (redis) {
+    io.adapter(createAdapter(redis, redisSub!, { key: `${prefix}socket.io` }));
+    state.presence = await RedisPresence.create(redis, {
+      nodeId, prefix, heartbeatMs: options.presenceHeartbeatMs ?? 2000,
+      onSweptOffline: (userIds) => {
+        for (const userId of userIds) io.to(watchRoom(userId)).emit(SignalingEvents.presence, { userId, online: false });
+      },
+      onError: (error) => log.error({ err: String(error) }, 'presence heartbeat failed'),
+    });
+  }
+
+  const connectionBuckets = new KeyedTokenBuckets(limits.connectionRatePerIp, limits.connectionBurstPerIp);
+  const ipEventBuckets = new KeyedTokenBuckets(limits.ipEventRate, limits.ipEventBurst);
+  const connectionsPerIp = new Map<string, number>();
+  const pendingPerIp = new Map<string, number>();
+  let pending = 0;
+  const inFlight = new Set<Promise<unknown>>();
+  const track = (work: Promise<unknown>) => {
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  };
+  const sweepTimer = setInterval(() => {
+    connectionBuckets.sweep();
+    ipEventBuckets.sweep();
+  }, 10_000);
+  sweepTimer.unref();
+
+  const handlers = createEventHandlers(state);
+
+  const clientIp = (socket: Socket): string => {
+    if (options.trustProxy) {
+      const forwarded = socket.handshake.headers['x-forwarded-for'];
+      const last = (Array.isArray(forwarded) ? forwarded.join(',') : forwarded)?.split(',').pop()?.trim();
+      if (last) return last;
+    }
+    return socket.handshake.address;
+  };
+
+  const refuse = (socket: Socket, error: SignalingErrorMessage) => {
+    socket.emit(SignalingEvents.error, error);
+    socket.disconnect(true);
+  };
+
+  io.on('connection', (socket) => {
+    const ip = clientIp(socket);
+    metrics.connections.inc();
+    const conn: ConnectionState = {
+      socket, ip, userId: undefined, publicKey: undefined, nonce: randomBytes(32), watching: [],
+      bucket: new TokenBucket(limits.eventRate, limits.eventBurst),
+      strikes: new TokenBucket(1, limits.maxStrikes),
+    };
+    let countedPending = false;
+    const ipConnections = (connectionsPerIp.get(ip) ?? 0) + 1;
+    connectionsPerIp.set(ip, ipConnections);
+
+    const leavePending = () => {
+      if (!countedPending) return;
+      countedPending = false;
+      pending--;
+      const left = (pendingPerIp.get(ip) ?? 1) - 1;
+      if (left > 0) pendingPerIp.set(ip, left);
+      else pendingPerIp.delete(ip);
+    };
+
+    socket.on('disconnect', () => {
+      metrics.connections.dec();
+      clearTimeout(conn.authTimer);
+      leavePending();
+      const left = (connectionsPerIp.get(ip) ?? 1) - 1;
+      if (left > 0) connectionsPerIp.set(ip, left);
+      else connectionsPerIp.delete(ip);
+      const userId = conn.userId;
+      if (!userId) return;
+      metrics.authenticated.dec();
+      track(state.presence.disconnected(userId).then((offline) => {
+        if (offline) io.to(watchRoom(userId)).emit(SignalingEvents.presence, { userId, online: false });
+      }).catch((error: unknown) => log.error({ err: String(error) }, 'presence update failed')));
+    });
+
+    if (closing) return refuse(socket, { code: SignalingErrorCodes.shuttingDown, message: 'The server is shutting down; reconnect in a moment.' });
+    if (!connectionBuckets.take(ip) || ipConnections > limits.maxConnectionsPerIp) {
+      metrics.rateLimited.inc({ scope: 'connection' });
+      return refuse(socket, { code: SignalingErrorCodes.rateLimited, message: 'Too many connections from your address; wait and retry.' });
+    }
+    if (pending >= limits.maxPendingAuth || (pendingPerIp.get(ip) ?? 0) >= limits.maxPendingAuthPerIp) {
+      metrics.rateLimited.inc({ scope: 'pending-auth' });
+      return refuse(socket, { code: SignalingErrorCodes.tooManyPending, message: 'Too many connections are waiting to authenticate; retry shortly.' });
+    }
+    countedPending = true;
+    pending++;
+    pendingPerIp.set(ip, (pendingPerIp.get(ip) ?? 0) + 1);
+    conn.authTimer = setTimeout(() => {
+      metrics.authFailures.inc({ reason: 'timeout' });
+      refuse(socket, { code: SignalingErrorCodes.authTimeout, message: `No valid authentication within ${limits.authTimeoutMs} ms; connect again and answer the challenge.` });
+    }, limits.authTimeoutMs);
+    conn.onAuthenticated = () => {
+      clearTimeout(conn.authTimer);
+      leavePending();
+      metrics.authenticated.inc();
+    };
+
+    socket.emit(SignalingEvents.challenge, z.encode(authChallengeSchema, { nonce: conn.nonce!, origin: state.origins[0], protocol: SIGNALING_PROTOCOL_VERSION }));
+
+    socket.onAny((event: unknown, ...args: unknown[]) => {
+      const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as (value: unknown) => void) : undefined;
+      const reply: Reply = (result) => {
+        if (ack) ack(result);
+        else if (!result.ok) socket.emit(SignalingEvents.error, result.error);
+      };
+      const fail = (code: string, message: string) => {
+        metrics.rejected.inc({ code });
+        reply({ ok: false, error: { code, message } });
+        if (!conn.strikes.take()) {
+          log.warn({ ip, userId: conn.userId }, 'dropping connection after repeated refused events');
+          refuse(socket, { code: SignalingErrorCodes.rateLimited, message: 'Too many refused events; the connection is closed.' });
+        }
+      };
+      if (!conn.bucket.take() || !ipEventBuckets.take(ip)) {
+        metrics.rateLimited.inc({ scope: 'event' });
+        return fail(SignalingErrorCodes.rateLimited, 'Too many events; slow down and retry.');
+      }
+      const handler = typeof event === 'string' ? handlers.get(event) : undefined;
+      if (!handler) return fail(SignalingErrorCodes.unknownEvent, 'Unknown event.');
+      if (args.length !== 1) return fail(SignalingErrorCodes.invalidMessage, 'Expected exactly one argument and an acknowledgement callback.');
+      const run = handler(conn, args[0]).then(
+        (result) => {
+          if (result.ok) reply(result);
+          else fail(result.error.code, result.error.message);
+        },
+        (error: unknown) => {
+          if (isAppError(error)) return fail(error.code, error.message);
+          log.error({ err: String(error), event }, 'handler failed');
+          reply({ ok: false, error: { code: SignalingErrorCodes.internal, message: 'The server failed to handle this event; retry later.' } });
+        },
+      );
+      track(run);
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port ?? 0, host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  const scheme = options.tls ? 'https' : 'http';
+  const urlHost = host.includes(':') ? `[${host}]` : host;
+  const url = `${scheme}://${urlHost}:${port}`;
+  const wsScheme = options.tls ? 'wss' : 'ws';
+  state.origins = options.origins?.length
+    ? options.origins.map(signalingOrigin)
+    : host === '127.0.0.1' ? [`${wsScheme}://127.0.0.1:${port}`, `${wsScheme}://localhost:${port}`] : [`${wsScheme}://${urlHost}:${port}`];
+  log.info({ url, origins: state.origins, store: describeStore(options.store, redis), redis: redis ? 'on' : 'off', nodeId }, 'listening');
+
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= (async () => {
+      closing = true;
+      clearInterval(sweepTimer);
+      log.info({}, 'shutting down');
+      const notice = { reconnectAfterMs: options.reconnectAfterMs ?? 1000 };
+      for (const socket of io.of('/').sockets.values()) {
+        socket.emit(SignalingEvents.shutdown, notice);
+        socket.disconnect(true);
+      }
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      await state.presence.close().catch((error: unknown) => log.error({ err: String(error) }, 'presence close failed'));
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      await store.close();
+      await Promise.all([redis?.quit(), redisSub?.quit()].map((p) => p?.catch(() => undefined)));
+      log.info({}, 'closed');
+    })();
+    return closed;
+  };
+
+  return { url, port, get origins() { return state.origins; }, metrics, close };
+}
+
+function openStore(store: SignalingServerOptions['store'], redis: Redis | undefined, prefix: string): PrekeyStore {
+  if (store && typeof store !== 'string') return store;
+  if (store === undefined) return redis ? new RedisPrekeyStore(redis, prefix) : new MemoryPrekeyStore();
+  if (store === 'memory') return new MemoryPrekeyStore();
+  if (store === 'redis') {
+    if (!redis) throw new RangeError('createSignalingServer: store "redis" needs a Redis URL');
+    return new RedisPrekeyStore(redis, prefix);
+  }
+  if (store.startsWith('sqlite:') && store.length > 'sqlite:'.length) return new SqlitePrekeyStore(store.slice('sqlite:'.length));
+  throw new RangeError(`createSignalingServer: unknown store "${store}" (use memory, sqlite:PATH or redis)`);
+}
+
+function describeStore(store: SignalingServerOptions['store'], redis: Redis | undefined): string {
+  if (store && typeof store !== 'string') return 'custom';
+  return store?.split(':')[0] ?? (redis ? 'redis' : 'memory');
+}
