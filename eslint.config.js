@@ -32,6 +32,17 @@ export default tseslint.config(
     },
   },
   {
+    // The renderer runs in a sandboxed page: no Node built-ins, no kernel (it talks to the host over the bridge).
+    files: ['host-electron/src/renderer/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['node:*'], message: 'The renderer has no Node; ask the host through the BridgeClient.' },
+        { group: ['@discordopus/core', '@discordopus/core/*', '**/node/**', '**/electron/**'], message: 'The renderer reaches the kernel only through the BridgeClient.' },
+      ] }],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },
   },

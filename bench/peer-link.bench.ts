@@ -8,6 +8,8 @@
  * Baseline, same run: bare werift data channels (no PeerLink) with both ends in this process.
  * Options: --quick (fewer rounds).
  */
+import { loadavg } from 'node:os';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { RTCPeerConnection, type RTCDataChannel } from 'werift';
 import { nextEvent } from '@discordopus/sdk';
 import type { BenchOutput } from './run.ts';
@@ -56,6 +58,10 @@ export default async (out: BenchOutput) => {
     const l = link!;
     const latencies: number[] = [];
     const payload = new Uint8Array(64);
+    // How late this process's event loop ran meanwhile: on a busy machine, latency tails are
+    // mostly scheduling, and this shows how much.
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+    loopDelay.enable();
     for (let i = 0; i < pings; i++) {
       const echoed = nextEvent(l.onMessage, (m) => m.channel === 'echo', 20_000);
       const t0 = performance.now();
@@ -63,10 +69,20 @@ export default async (out: BenchOutput) => {
       await echoed;
       latencies.push((performance.now() - t0) / 2);
     }
+    loopDelay.disable();
     const sorted = sortNum(latencies);
     const p50 = round(percentile(sorted, 0.5));
     const p99 = round(percentile(sorted, 0.99));
-    out.line({ case: 'peer-link-two-processes', metric: 'latency', messages: pings, p50_ms: p50, p99_ms: p99, max_ms: round(sorted.at(-1)!) });
+    out.line({
+      case: 'peer-link-two-processes',
+      metric: 'latency',
+      messages: pings,
+      p50_ms: p50,
+      p99_ms: p99,
+      max_ms: round(sorted.at(-1)!),
+      event_loop_delay_p99_ms: round(loopDelay.percentile(99) / 1e6),
+      loadavg_1m: round(loadavg()[0]!),
+    });
 
     const chunk = new Uint8Array(64 * 1024).fill(7);
     const count = (megabytes * 1024 * 1024) / chunk.length;
@@ -84,6 +100,7 @@ export default async (out: BenchOutput) => {
       latency_p50_ms: p50,
       latency_p99_ms: p99,
       mb_per_s: mbps,
+      loadavg_1m: round(loadavg()[0]!),
       baseline_werift_bare_one_process: { connect_p50_ms: base.connectP50, latency_p50_ms: base.p50, latency_p99_ms: base.p99, mb_per_s: base.mbps },
     });
   } finally {

@@ -6,24 +6,12 @@
  * any per-message AEAD design pays.
  */
 import type { BenchOutput } from './run.ts';
+import { bestRates } from './crypto-measure.ts';
 import { NodeCryptoProvider } from '../core/src/node/crypto/node-crypto-provider.ts';
 import { initRatchetInitiator, initRatchetResponder, ratchetDecrypt, ratchetEncrypt, type RatchetState } from '../core/src/common/protocol/index.ts';
 
 const crypto = new NodeCryptoProvider();
 const NOW = Date.now();
-
-function measure(durationMs: number, step: () => void): number {
-  for (let i = 0; i < 500; i++) step();
-  let ops = 0;
-  const start = performance.now();
-  let elapsed = 0;
-  while (elapsed < durationMs) {
-    for (let i = 0; i < 200; i++) step();
-    ops += 200;
-    elapsed = performance.now() - start;
-  }
-  return Math.round((ops / elapsed) * 1000);
-}
 
 function session(): { alice: RatchetState; bob: RatchetState } {
   const sharedSecret = crypto.randomBytes(32);
@@ -37,37 +25,40 @@ function session(): { alice: RatchetState; bob: RatchetState } {
 
 export default async function ratchetBench(out: BenchOutput): Promise<void> {
   const plaintext = crypto.randomBytes(1024);
-  const seconds = Number(out.args[0] ?? 5);
+  const seconds = Number(out.args[0] ?? 12);
 
   const key = crypto.randomBytes(32);
   const nonce = new Uint8Array(12);
   const ad = crypto.randomBytes(105);
-  const baseline = measure(seconds * 1000, () => {
-    crypto.aeadOpen('chacha20-poly1305', key, nonce, crypto.aeadSeal('chacha20-poly1305', key, nonce, plaintext, ad), ad);
-  });
-  out.line({ figure: 'baseline_aead_seal_open_per_s', value: baseline });
-
   let { alice, bob } = session();
-  const encryptDecrypt = measure(seconds * 1000, () => {
-    const e = ratchetEncrypt(crypto, alice, plaintext);
-    alice = e.state;
-    bob = ratchetDecrypt(crypto, bob, e.message, NOW).state;
-  });
-  out.line({ figure: 'encrypt_decrypt_per_s', value: encryptDecrypt, message_bytes: 1024 });
-
-  ({ alice, bob } = session());
+  const dh = session();
   let turn = 0;
-  const dhStep = measure(seconds * 1000, () => {
-    if (turn++ % 2 === 0) {
+  const rates = bestRates(seconds * 1000, {
+    baseline: () => {
+      crypto.aeadOpen('chacha20-poly1305', key, nonce, crypto.aeadSeal('chacha20-poly1305', key, nonce, plaintext, ad), ad);
+    },
+    encryptDecrypt: () => {
       const e = ratchetEncrypt(crypto, alice, plaintext);
       alice = e.state;
       bob = ratchetDecrypt(crypto, bob, e.message, NOW).state;
-    } else {
-      const e = ratchetEncrypt(crypto, bob, plaintext);
-      bob = e.state;
-      alice = ratchetDecrypt(crypto, alice, e.message, NOW).state;
-    }
+    },
+    dhStep: () => {
+      if (turn++ % 2 === 0) {
+        const e = ratchetEncrypt(crypto, dh.alice, plaintext);
+        dh.alice = e.state;
+        dh.bob = ratchetDecrypt(crypto, dh.bob, e.message, NOW).state;
+      } else {
+        const e = ratchetEncrypt(crypto, dh.bob, plaintext);
+        dh.bob = e.state;
+        dh.alice = ratchetDecrypt(crypto, dh.alice, e.message, NOW).state;
+      }
+    },
   });
+  const baseline = Math.round(rates.baseline!);
+  const encryptDecrypt = Math.round(rates.encryptDecrypt!);
+  const dhStep = Math.round(rates.dhStep!);
+  out.line({ figure: 'baseline_aead_seal_open_per_s', value: baseline });
+  out.line({ figure: 'encrypt_decrypt_per_s', value: encryptDecrypt, message_bytes: 1024, vs_baseline: Math.round((encryptDecrypt / baseline) * 100) / 100 });
   out.line({ figure: 'dh_step_msgs_per_s', value: dhStep });
 
   out.summary({ encrypt_decrypt_per_s: encryptDecrypt, dh_step_msgs_per_s: dhStep, baseline_aead_seal_open_per_s: baseline, target_encrypt_decrypt_per_s: 50_000 });

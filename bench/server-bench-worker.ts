@@ -133,7 +133,7 @@ if (mode === 'bare-server') {
   });
   await new Promise((resolve) => setTimeout(resolve, 500));
   samples.sort((x, y) => x - y);
-  const pick = (q: number) => Number((samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? NaN).toFixed(3));
+  const pick = (q: number) => (samples.length === 0 ? null : Number(samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!.toFixed(3)));
   print({ samples: samples.length, lost: sentAt.size, p50_ms: pick(0.5), p99_ms: pick(0.99), max_ms: pick(1) });
   process.exit(0);
 } else {

@@ -39,10 +39,11 @@ interface Peer {
 async function start(name: string, dir = path.join(temp.dir, name)): Promise<Peer> {
   const client = await createClient({
     profileDir: dir, passphrase: `${name} passphrase`, crypto, create: true, profileKdf: TEST_PROFILE_KDF, displayName: name,
-    serverUrl: relay.url, logger: logger.child({ client: name }),
+    serverUrl: relay.url, connectSignaling: true, logger: logger.child({ client: name }),
   });
   clients.add(client);
   const channels = client.kernel.container.get<SecureChannelsImpl>(SecureChannels);
+  await channels.whenReady(); // connected, prekeys published
   const peer: Peer = { name, dir, client, id: client.identity.userId, received: [], channels };
   channels.onMessage(CHANNEL, (m: PeerMessage) => void peer.received.push({ from: m.from, text: dec(m.data) }));
   return peer;

@@ -120,6 +120,10 @@ describe('daemon over a Unix socket', () => {
     await peerClient.contacts.add(client.identity.userId, { identityKey: client.identity.publicKey });
     expect(number.digits).toBe((await peerClient.safetyNumber(client.identity.userId)).digits);
     expect(await peer.result('safetyNumber.compare', { contact: 'bob', payload: number.payload })).toEqual({ match: true });
+    const file = path.join(dir, 'rpc.backup');
+    expect(await peer.result('backup.export', { file, passphrase: 'rpc backup pass' })).toEqual({ file, userId: client.identity.userId, contacts: 1 });
+    expect(existsSync(file)).toBe(true);
+    expect((await peer.call('backup.export', { file: 'relative.backup', passphrase: 'rpc backup pass' })).error.code).toBe(RpcErrorCode.InvalidParams);
     expect(Array.isArray(await peer.result('plugins.list'))).toBe(true);
     expect(await peer.result('commands.list')).toEqual([]);
     peer.close();

@@ -29,6 +29,8 @@ export async function readPassphrase(source: PassphraseSource, env: NodeJS.Proce
 /** Reads one line from the terminal in raw mode, echoing nothing. */
 function promptHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
+  // Raw mode (no echo) before the prompt appears, so nothing typed after it can be echoed.
+  stdin.setRawMode(true);
   process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let typed = '';
@@ -49,7 +51,6 @@ function promptHidden(prompt: string): Promise<string> {
         else if (char >= ' ') typed += char;
       }
     };
-    stdin.setRawMode(true);
     stdin.resume();
     stdin.on('data', onData);
   });

@@ -216,10 +216,11 @@ async function startOnProfile(options: ClientOptions, profile: ProfileDatabase, 
     },
     async exportBackup(file, backupPassphrase, backupOptions = {}) {
       const list = await contacts.list();
+      const { secretKey } = keyring.keyPair();
       const sealed = await sealBackup(crypto, {
-        secretKey: keyring.keyPair().secretKey, userId: identity.userId, displayName: identity.displayName, createdAt: Date.now(),
+        secretKey, userId: identity.userId, displayName: identity.displayName, createdAt: Date.now(),
         contacts: list.map((c) => ({ userId: c.userId, name: c.name, verified: c.verified, addedAt: c.addedAt, ...(c.identityKey ? { identityKey: c.identityKey } : {}) })),
-      }, backupPassphrase, backupOptions);
+      }, backupPassphrase, backupOptions).finally(() => secretKey.fill(0));
       try {
         await writeFile(file, sealed, { flag: 'wx', mode: 0o600 });
       } catch (error) {

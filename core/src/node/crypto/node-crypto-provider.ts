@@ -94,6 +94,7 @@ export class NodeCryptoProvider implements CryptoProvider {
   // Identity keys are converted on every handshake; the conversion (noble, bigint point
   // decompression) costs about two X25519 operations. Public input only.
   private readonly montgomery = new Map<string, Uint8Array>();
+  private readonly montgomerySecret = new Map<string, Uint8Array>();
 
   private generate(type: 'ed25519' | 'x25519', privateCache: KeyObjectCache, publicCache: KeyObjectCache): KeyPair {
     const pair = generateKeyPairSync(type as 'x25519');
@@ -176,7 +177,15 @@ export class NodeCryptoProvider implements CryptoProvider {
   }
 
   ed25519SecretToX25519(secretKey: Uint8Array): Uint8Array {
-    return ed25519.utils.toMontgomerySecret(bytesArg('ed25519SecretToX25519', 'secretKey', secretKey, 32));
+    const sk = bytesArg('ed25519SecretToX25519', 'secretKey', secretKey, 32);
+    // Identity secrets are converted on every handshake (a SHA-512 in JS, ~2/3 of an X25519 here).
+    const id = Buffer.from(sk.buffer, sk.byteOffset, sk.byteLength).toString('latin1');
+    const known = this.montgomerySecret.get(id);
+    if (known) return known.slice();
+    const converted = ed25519.utils.toMontgomerySecret(sk);
+    if (this.montgomerySecret.size >= 64) this.montgomerySecret.delete(this.montgomerySecret.keys().next().value!);
+    this.montgomerySecret.set(id, converted.slice());
+    return converted;
   }
 
   x25519GenerateKeyPair(): KeyPair {

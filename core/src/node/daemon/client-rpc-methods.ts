@@ -1,5 +1,6 @@
 import type { Contact, Disposable } from '@discordopus/sdk';
 import { contactToJson } from './contact-json.ts';
+import path from 'node:path';
 import { z } from 'zod';
 import type { DiscordOpusClient } from '../client/create-client.ts';
 import { compareSafetyNumberPayload } from '../identity/safety-number.ts';
@@ -53,7 +54,8 @@ export function clientRpcMethods(client: DiscordOpusClient): RpcMethodTable {
       const n = await client.safetyNumber(contact);
       return { match: compareSafetyNumberPayload(n, payload) };
     }),
-    'backup.export': rpcMethod(z.strictObject({ file: z.string().min(1).max(4096), passphrase: z.string().max(1024) }),
+    // The daemon's working directory means nothing to its callers: paths must be absolute.
+    'backup.export': rpcMethod(z.strictObject({ file: z.string().max(4096).refine(path.isAbsolute, 'expected an absolute path'), passphrase: z.string().max(1024) }),
       async ({ file, passphrase }) => client.exportBackup(file, passphrase)),
     'plugins.list': rpcMethod(none, () => client.kernel.plugins()),
     'commands.list': rpcMethod(none, () => client.kernel.contributions.commands()),

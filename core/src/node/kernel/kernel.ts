@@ -134,6 +134,14 @@ export class Kernel {
     return this.host.statuses();
   }
 
+  /**
+   * The API an active plugin returned from `activate` (for the shell: CLI, daemon, renderer
+   * bridge); undefined when the plugin is not active.
+   */
+  pluginApi<T>(pluginId: string): T | undefined {
+    return this.host.apiOf(pluginId) as T | undefined;
+  }
+
   /** The stored grants of every third-party plugin that has some. */
   grants(): PermissionGrants {
     const result: PermissionGrants = {};

@@ -121,6 +121,11 @@ export class PluginHost {
     }));
   }
 
+  /** The API an active plugin returned from `activate`; undefined for any other id. */
+  apiOf(id: string): unknown {
+    return this.active.find((r) => r.id === id)?.api;
+  }
+
   /** Ids of active plugins in activation order. */
   activeIds(): string[] {
     return this.active.map((r) => r.id);

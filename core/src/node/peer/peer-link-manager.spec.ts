@@ -14,9 +14,8 @@ afterEach(async () => {
 type Extra = Partial<Omit<PeerLinkManagerOptions, 'localId' | 'sendSignal'>>;
 
 function manager(relay: InMemorySignalRelay, localId: string, extra: Extra = {}): PeerLinkManager {
-  let m: PeerLinkManager;
+  const m: PeerLinkManager = new PeerLinkManager({ localId, sendSignal: (to, s) => send(to, s), ...extra, link: { loopbackOnly: true, ...extra.link } });
   const send = relay.attach(localId, (from, signal) => m.handleSignal(from, signal));
-  m = new PeerLinkManager({ localId, sendSignal: (to, s) => send(to, s), ...extra, link: { loopbackOnly: true, ...extra.link } });
   managers.push(m);
   return m;
 }

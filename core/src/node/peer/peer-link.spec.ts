@@ -15,9 +15,9 @@ afterEach(async () => {
 type Extra = Partial<Omit<PeerLinkOptions, 'localId' | 'remoteId' | 'sendSignal'>>;
 
 function makeLink(relay: InMemorySignalRelay, localId: string, remoteId: string, extra: Extra = {}): PeerLink {
-  let link: PeerLink;
+  // sendSignal runs only after connect() or a signal, by which time `send` exists.
+  const link: PeerLink = new PeerLink({ localId, remoteId, loopbackOnly: true, sendSignal: (s) => send(remoteId, s), ...extra });
   const send = relay.attach(localId, (_from, signal) => link.handleSignal(signal));
-  link = new PeerLink({ localId, remoteId, loopbackOnly: true, sendSignal: (s) => send(remoteId, s), ...extra });
   open.push(link);
   return link;
 }

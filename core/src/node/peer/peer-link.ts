@@ -91,6 +91,8 @@ interface Session {
   readonly pendingCandidates: CandidateSignal[];
   remoteDescriptionSet: boolean;
   remoteFingerprint: string | undefined;
+  /** Frame size limit: ours, or less if the remote SDP's max-message-size says so. */
+  maxFrameBytes: number;
   open: boolean;
   /** Wakes a pump waiting for the send buffer to drain (also on teardown). */
   wake: (() => void) | undefined;
@@ -314,7 +316,11 @@ export class PeerLink {
     this.setState('connecting');
     this.armConnectTimer();
     this.sessionStarting = id;
-    const keys = await this.certificate;
+    const keys = await this.certificate.catch(() => undefined);
+    if (!keys) {
+      if (this.sessionStarting === id) this.fail(new AppError('peer/connect-failed', `Could not create a DTLS certificate for the link to ${this.remoteId}.`));
+      return;
+    }
     // A newer start, an offer, or close() came in while the certificate was made.
     if (this.sessionStarting !== id || this.currentState !== 'connecting' || this.session) return;
     this.sessionStarting = undefined;
@@ -362,6 +368,10 @@ export class PeerLink {
 
   private async applyRemoteDescription(session: Session, type: 'offer' | 'answer', sdp: string): Promise<void> {
     session.remoteFingerprint = sdpFingerprint(sdp);
+    // A peer that is not a PeerLink may accept less than our frame size (werift's default 64 KiB).
+    const advertised = /^a=max-message-size:(\d+)\s*$/m.exec(sdp);
+    const limit = advertised ? Number(advertised[1]) : 65_536;
+    session.maxFrameBytes = limit === 0 ? MAX_FRAME_BYTES : Math.max(1024, Math.min(MAX_FRAME_BYTES, limit));
     await session.pc.setRemoteDescription({ type, sdp });
     session.remoteDescriptionSet = true;
     // werift trickles before the other side has our description: candidates wait until now.
@@ -433,6 +443,7 @@ export class PeerLink {
       pendingCandidates: [],
       remoteDescriptionSet: false,
       remoteFingerprint: undefined,
+      maxFrameBytes: MAX_FRAME_BYTES,
       open: false,
       wake: undefined,
     };
@@ -554,14 +565,14 @@ export class PeerLink {
         const session = this.session;
         if (!session?.open || this.currentState !== 'connected') return;
         const buffered = session.dc.bufferedAmount;
-        const batchReady = this.queuedBytes >= BATCH_BYTES && buffered + Math.min(this.queuedBytes, MAX_FRAME_BYTES) <= HIGH_WATER_BYTES;
+        const batchReady = this.queuedBytes >= BATCH_BYTES && buffered + Math.min(this.queuedBytes, session.maxFrameBytes) <= HIGH_WATER_BYTES;
         if (buffered > 0 && !batchReady) {
           // Woken by bufferedAmountLow (threshold 0) or by the session ending.
           await new Promise<void>((resolve) => (session.wake = resolve));
           session.wake = undefined;
           continue;
         }
-        const { frame, completed } = this.buildFrame();
+        const { frame, completed } = this.buildFrame(session.maxFrameBytes);
         if (!this.write(session, frame)) {
           for (const message of completed) message.reject(this.lostError('the transport refused a frame'));
           return;
@@ -574,10 +585,10 @@ export class PeerLink {
   }
 
   /** Fills one frame from the queues, one record per channel in turn. */
-  private buildFrame(): { frame: Buffer; completed: OutgoingMessage[] } {
+  private buildFrame(maxFrameBytes: number): { frame: Buffer; completed: OutgoingMessage[] } {
     const records: FrameRecord[] = [];
     const completed: OutgoingMessage[] = [];
-    let room = MAX_FRAME_BYTES - 1;
+    let room = maxFrameBytes - 1;
     while (this.rotation.length > 0) {
       const channel = this.rotation[0]!;
       const queue = this.queues.get(channel)!;

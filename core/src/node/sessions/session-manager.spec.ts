@@ -1,85 +1,18 @@
-import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AppError, isAppError, type Logger, type OneTimePrekey, type PrekeyBundle, type SignedPrekey, type UserId } from '@discordopus/sdk';
+import { isAppError } from '@discordopus/sdk';
 import { NodeCryptoProvider } from '../crypto/node-crypto-provider.ts';
-import { openProfileDatabase, type ProfileDatabase } from '../storage/profile-database.ts';
-import { createIdentity, identityMigrations, loadIdentity } from '../identity/identity-store.ts';
-import type { LocalIdentityKeyring } from '../identity/identity-keyring.ts';
-import { ContactsServiceImpl } from '../contacts/contacts-service-impl.ts';
-import { contactsMigrations } from '../contacts/contacts-migrations.ts';
-import { TEST_PROFILE_KDF, tempDir } from '../client/test-profiles.ts';
-import type { PrekeyDirectory } from './prekey-manager.ts';
-import { SessionManager } from './session-manager.ts';
+import { SessionTestBed, type Party } from './session-test-support.ts';
 import { decodeSessionEnvelope } from './session-envelope.ts';
 import { PREKEYS_TABLE, SESSIONS_TABLE } from './session-migrations.ts';
 
 const crypto = new NodeCryptoProvider();
-const temp = tempDir('discordopus-sessions-');
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
-const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
-
-/** The prekey directory as the server keeps it, in memory: one-time prekeys handed out once. */
-class MemoryDirectory {
-  readonly entries = new Map<UserId, { identityKey: Uint8Array; signed?: SignedPrekey; oneTime: OneTimePrekey[] }>();
-  fetches = 0;
-  for(owner: LocalIdentityKeyring): PrekeyDirectory {
-    return {
-      uploadPrekeys: async (signed, oneTime) => {
-        const entry = this.entries.get(owner.userId) ?? { identityKey: owner.info.publicKey, oneTime: [] };
-        if (signed) entry.signed = signed;
-        entry.oneTime.push(...oneTime);
-        this.entries.set(owner.userId, entry);
-        return entry.oneTime.length;
-      },
-      fetchPrekeyBundle: async (userId) => {
-        this.fetches++;
-        const entry = this.entries.get(userId);
-        if (!entry?.signed) throw new AppError('signaling/no-bundle', 'no bundle');
-        const oneTimePrekey = entry.oneTime.shift();
-        const bundle: PrekeyBundle = { userId, identityKey: entry.identityKey, signedPrekey: entry.signed };
-        if (oneTimePrekey) bundle.oneTimePrekey = oneTimePrekey;
-        return bundle;
-      },
-    };
-  }
-}
-
-interface Party {
-  name: string;
-  dir: string;
-  profile: ProfileDatabase;
-  keyring: LocalIdentityKeyring;
-  contacts: ContactsServiceImpl;
-  sessions: SessionManager;
-}
-
-const directory = new MemoryDirectory();
-const parties: Party[] = [];
-let counter = 0;
-
-async function open(dir: string, create: boolean, name: string): Promise<Party> {
-  const profile = await openProfileDatabase({
-    dir, passphrase: 'pw', crypto, create, kdf: TEST_PROFILE_KDF, migrations: [{ owner: 'kernel', migrations: [...identityMigrations, ...contactsMigrations] }],
-  });
-  const keyring = (await loadIdentity(profile.db, crypto)) ?? (await createIdentity(profile.db, crypto, { displayName: name }));
-  const contacts = new ContactsServiceImpl(profile.db, keyring.userId);
-  const sessions = await SessionManager.open({ db: profile.db, crypto, keyring, contacts, directory: directory.for(keyring), logger: silent, prekeys: { oneTimePrekeyTarget: 5 } });
-  const party = { name, dir, profile, keyring, contacts, sessions };
-  parties.push(party);
-  return party;
-}
-
-async function pair(): Promise<[Party, Party]> {
-  const a = await open(path.join(temp.dir, `a${counter}`), true, 'alice');
-  const b = await open(path.join(temp.dir, `b${counter++}`), true, 'bob');
-  await a.contacts.add(b.keyring.userId);
-  await b.contacts.add(a.keyring.userId);
-  await a.sessions.publishPrekeys();
-  await b.sessions.publishPrekeys();
-  return [a, b];
-}
+const bed = new SessionTestBed(crypto);
+const directory = bed.directory;
+const open = (dir: string, create: boolean, name: string) => bed.open(dir, create, name);
+const pair = () => bed.pair();
 
 async function deliver(from: Party, to: Party, payload: Uint8Array): Promise<string> {
   const entry = await to.sessions.receive(from.keyring.userId, payload);
@@ -93,10 +26,7 @@ async function failure(promise: Promise<unknown>): Promise<string> {
   return error.code;
 }
 
-afterAll(async () => {
-  for (const p of parties) await p.profile.close().catch(() => undefined);
-  temp.cleanup();
-});
+afterAll(() => bed.cleanup());
 
 describe('SessionManager', () => {
   it('starts a session with X3DH, consumes the one-time prekey once, and talks both ways', async () => {

@@ -18,10 +18,10 @@ export interface ScryptKdfParams {
 }
 
 /*
- * Default scrypt cost: N=2^17, r=8, p=1 uses 128 * N * r = 128 MiB and takes ~0.3-0.5 s on one
- * core of this 2-vCPU machine with node:crypto (measured in profile-database.spec.ts output and
- * documented in docs/storage.md). It runs once per unlock: the database is then opened with the
- * derived raw key, never with a passphrase in the cipher pragma.
+ * Default scrypt cost: N=2^17, r=8, p=1 uses 128 * N * r = 128 MiB per guess. Measured with
+ * node:crypto on the shared 2-vCPU machine: 0.76 s moderately loaded, 1.6-2.0 s at load average 14
+ * (docs/storage.md). It runs once per unlock: the database is then opened with the derived raw
+ * key, never with a passphrase in the cipher pragma.
  */
 export const DEFAULT_SCRYPT_PARAMS: ScryptKdfParams = { N: 2 ** 17, r: 8, p: 1 };
 

@@ -1,0 +1,462 @@
+import {
+  AppError, Emitter, isAppError, isUserId, type Disposable, type PeerMessage, type PluginContext, type UserId,
+} from '@discordopus/sdk';
+import type {
+  ConversationView, HistoryPage, MessageStatus, MessageView, MessagingApi, MessagingChange,
+} from '../common/messaging-api.ts';
+import {
+  MAX_REACTION_LENGTH, MAX_TEXT_LENGTH, MESSAGING_CHANNEL, RecordRejected, decodeRecord, encodeRecord, messageIdSchema, newMessageId,
+  type DeleteRecord, type EditRecord, type MessagingRecord, type ReactionRecord, type ReceiptRecord, type TextRecord,
+} from '../common/messaging-protocol.ts';
+import {
+  appendSort, conversation, decodeCursor, findMessage, findMessageById, incomingSort, statusAdvances, toView, views,
+  type Db, type MessageRow,
+} from './messaging-store.ts';
+import { Outbox } from './outbox.ts';
+
+declare module '@discordopus/sdk' {
+  interface EventMap {
+    /** A new incoming message was stored (once per message, duplicates are not reported). */
+    'messaging.received': { from: UserId; id: string; text: string; sentAt: number; replyTo?: string };
+    /** An outgoing message changed status (sent, delivered, read, failed, queued again). */
+    'messaging.status': { peer: UserId; id: string; status: MessageStatus; error?: { code: string; message: string } };
+  }
+}
+
+export interface MessagingServiceOptions {
+  now?: () => number;
+  /** Per attempt: how long the peer's kernel has to confirm a record. Default 15 s. */
+  sendTimeoutMs?: number;
+  baseBackoffMs?: number;
+}
+
+const READ_RECEIPTS_SETTING = 'messaging.sendReadReceipts';
+const TYPING_TIMEOUT_MS = 5_000;
+
+/** The messaging plugin's work: the API, incoming records, and the outbox. */
+export class MessagingService implements MessagingApi, Disposable {
+  private readonly changes = new Emitter<MessagingChange>((error) => this.ctx.log.error('messaging: a change listener failed', { error }));
+  readonly onDidChange = this.changes.event;
+  private readonly db: Db;
+  private readonly outbox: Outbox;
+  private readonly now: () => number;
+  private readonly self: UserId;
+
+  constructor(private readonly ctx: PluginContext, private readonly options: MessagingServiceOptions = {}) {
+    this.db = ctx.storage.db as Db;
+    this.now = options.now ?? Date.now;
+    this.self = ctx.identity.userId;
+    const sendTimeoutMs = options.sendTimeoutMs ?? 15_000;
+    this.outbox = new Outbox({
+      db: this.db,
+      transaction: (fn) => ctx.storage.transaction((trx) => fn(trx as unknown as Db)),
+      send: (peer, data) => ctx.channels.send(peer, MESSAGING_CHANNEL, data, { timeoutMs: sendTimeoutMs }),
+      log: ctx.log,
+      now: this.now,
+      onStatus: (change) => this.statusChanged(change),
+      ...(options.baseBackoffMs !== undefined ? { baseBackoffMs: options.baseBackoffMs } : {}),
+    });
+  }
+
+  /** Subscribes to the channel and to the events that make a peer reachable, then flushes. */
+  start(): void {
+    const { ctx } = this;
+    ctx.subscriptions.push(ctx.channels.onMessage(MESSAGING_CHANNEL, (message) => this.receive(message)));
+    ctx.subscriptions.push(ctx.contacts.onDidChangePresence(({ userId, presence }) => {
+      if (presence === 'online') void this.outbox.flush(userId, true);
+    }));
+    ctx.subscriptions.push(ctx.channels.onDidChangeLinkState(({ userId, state }) => {
+      if (state === 'connected') void this.outbox.flush(userId, true);
+    }));
+    void this.outbox.flushAll(true).catch((error) => ctx.log.error('messaging: could not read the outbox', { error }));
+  }
+
+  /** Stops retries and waits briefly for sends in progress (what is unconfirmed stays queued). */
+  async stop(): Promise<void> {
+    this.outbox.dispose();
+    await this.outbox.idle(2_000);
+  }
+
+  dispose(): void {
+    this.outbox.dispose();
+    this.changes.dispose();
+  }
+
+  // ---- API ----
+
+  async sendText(to: string, text: string, options: { replyTo?: string } = {}): Promise<MessageView> {
+    checkText('sendText', text);
+    const peer = await this.resolvePeer(to);
+    const replyTo = options.replyTo === undefined ? undefined : checkId('sendText', options.replyTo);
+    const row = await this.ctx.storage.transaction(async (trx) => {
+      const db = trx as unknown as Db;
+      if (replyTo !== undefined && !(await findMessage(db, peer, replyTo))) {
+        throw new AppError('messaging/unknown-message', `The message ${replyTo} you reply to is not in the conversation with ${peer}.`);
+      }
+      const conv = await conversation(db, peer);
+      const now = this.now();
+      const record: TextRecord = { t: 'text', id: newMessageId(), seq: conv.next_seq, sentAt: now, text, ...(replyTo ? { replyTo } : {}) };
+      await db.updateTable('messaging_conversations').set({ next_seq: conv.next_seq + 1 }).where('peer', '=', peer).execute();
+      await db.insertInto('messaging_messages').values({
+        id: record.id, peer, direction: 'out', seq: record.seq, text, reply_to: replyTo ?? null, sent_at: now,
+        sort: await appendSort(db, peer, now), status: 'queued', edited_at: null, deleted: 0, error_code: null, error_message: null,
+      }).execute();
+      await this.outbox.enqueue(db, peer, 'text', JSON.stringify(record), record.id);
+      return (await findMessage(db, peer, record.id))!;
+    });
+    const view = toView(row, this.self);
+    this.changes.fire({ kind: 'message', message: view });
+    void this.outbox.flush(peer);
+    return view;
+  }
+
+  async edit(id: string, text: string): Promise<MessageView> {
+    checkText('edit', text);
+    return this.ownOperation('edit', id, (row, at): EditRecord => ({ t: 'edit', id: newMessageId(), target: row.id, text, at }), async (db, row, at) => {
+      await db.updateTable('messaging_messages').set({ text, edited_at: at }).where('mid', '=', row.mid).execute();
+    });
+  }
+
+  async delete(id: string): Promise<MessageView> {
+    return this.ownOperation('delete', id, (row, at): DeleteRecord => ({ t: 'delete', id: newMessageId(), target: row.id, at }), async (db, row) => {
+      await tombstone(db, row);
+    });
+  }
+
+  async react(id: string, emoji: string, options: { remove?: boolean } = {}): Promise<MessageView> {
+    checkId('react', id);
+    if (typeof emoji !== 'string' || emoji.length === 0 || emoji.length > MAX_REACTION_LENGTH) {
+      throw new AppError('messaging/invalid-reaction', `A reaction is 1-${MAX_REACTION_LENGTH} characters (one emoji, or a short word).`);
+    }
+    const row = await this.requireMessage(id);
+    if (row.deleted) throw new AppError('messaging/deleted', `The message ${id} was deleted; it cannot get reactions.`);
+    const peer = row.peer as UserId;
+    const at = this.now();
+    await this.ctx.storage.transaction(async (trx) => {
+      const db = trx as unknown as Db;
+      await applyReaction(db, peer, row.id, this.self, emoji, options.remove === true, at);
+      const record: ReactionRecord = { t: 'reaction', id: newMessageId(), target: row.id, emoji, at, ...(options.remove ? { remove: true } : {}) };
+      await this.outbox.enqueue(db, peer, 'reaction', JSON.stringify(record));
+    });
+    const view = await this.viewOf(peer, row.id);
+    this.changes.fire({ kind: 'updated', message: view });
+    void this.outbox.flush(peer);
+    return view;
+  }
+
+  async markRead(peerRef: string, upTo?: string): Promise<number> {
+    const peer = await this.resolvePeer(peerRef);
+    const until = upTo === undefined ? undefined : await this.requireMessage(checkId('markRead', upTo), peer);
+    const ids = await this.ctx.storage.transaction(async (trx) => {
+      const db = trx as unknown as Db;
+      let query = db.selectFrom('messaging_messages').select('id').where('peer', '=', peer).where('direction', '=', 'in').where('status', '=', 'received');
+      if (until) query = query.where('sort', '<=', until.sort);
+      const rows = await query.orderBy('sort').execute();
+      if (rows.length === 0) return [];
+      const found = rows.map((r) => r.id);
+      await db.updateTable('messaging_messages').set({ status: 'read' }).where('peer', '=', peer).where('direction', '=', 'in').where('id', 'in', found).execute();
+      if (this.ctx.settings.get<boolean>(READ_RECEIPTS_SETTING) !== false) {
+        for (let i = 0; i < found.length; i += 256) {
+          const receipt: ReceiptRecord = { t: 'receipt', state: 'read', ids: found.slice(i, i + 256), at: this.now() };
+          await this.outbox.enqueue(db, peer, 'receipt', JSON.stringify(receipt));
+        }
+      }
+      return found;
+    });
+    for (const id of ids) this.changes.fire({ kind: 'status', peer, id, status: 'read' });
+    if (ids.length > 0) void this.outbox.flush(peer);
+    return ids.length;
+  }
+
+  async setTyping(peerRef: string, typing: boolean): Promise<void> {
+    if (typeof typing !== 'boolean') throw new TypeError('setTyping: typing must be a boolean');
+    const peer = await this.resolvePeer(peerRef);
+    try {
+      await this.ctx.channels.send(peer, MESSAGING_CHANNEL, encodeRecord({ t: 'typing', typing }), { timeoutMs: TYPING_TIMEOUT_MS });
+    } catch (error) {
+      // Ephemeral: an indicator that does not arrive is simply not shown.
+      this.ctx.log.debug('messaging: typing indicator not delivered', { peer, code: isAppError(error) ? error.code : 'unknown' });
+    }
+  }
+
+  async history(peerRef: string, options: { before?: string; limit?: number } = {}): Promise<HistoryPage> {
+    const peer = await this.resolvePeer(peerRef);
+    const limit = options.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new RangeError('history: limit must be an integer from 1 to 500');
+    let query = this.db.selectFrom('messaging_messages').selectAll().where('peer', '=', peer);
+    if (options.before !== undefined) {
+      const cursor = typeof options.before === 'string' ? decodeCursor(options.before) : undefined;
+      if (!cursor) throw new AppError('messaging/invalid-cursor', 'The history cursor is not one this client returned; start again without "before".');
+      query = query.where((eb) => eb.or([eb('sort', '<', cursor.sort), eb.and([eb('sort', '=', cursor.sort), eb('mid', '<', cursor.mid)])]));
+    }
+    const rows = (await query.orderBy('sort', 'desc').orderBy('mid', 'desc').limit(limit + 1).execute());
+    const more = rows.length > limit;
+    const page = rows.slice(0, limit).reverse();
+    const messages = await views(this.db, page, this.self);
+    return more && messages[0] ? { messages, before: messages[0].cursor } : { messages };
+  }
+
+  async search(text: string, options: { peer?: string; limit?: number } = {}): Promise<MessageView[]> {
+    if (typeof text !== 'string') throw new TypeError('search: expected a query string');
+    const match = ftsQuery(text);
+    if (!match) return [];
+    const limit = options.limit ?? 50;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new RangeError('search: limit must be an integer from 1 to 500');
+    const peer = options.peer === undefined ? undefined : await this.resolvePeer(options.peer);
+    const hits = await this.db.selectFrom('messaging_messages_fts').select('rowid').where('messaging_messages_fts', 'match', match)
+      .orderBy('rank').limit(limit * 4).execute();
+    if (hits.length === 0) return [];
+    let query = this.db.selectFrom('messaging_messages').selectAll().where('mid', 'in', hits.map((h) => h.rowid)).where('deleted', '=', 0);
+    if (peer) query = query.where('peer', '=', peer);
+    const rows = await query.execute();
+    const rank = new Map(hits.map((h, i) => [h.rowid, i]));
+    rows.sort((a, b) => rank.get(a.mid)! - rank.get(b.mid)!);
+    return views(this.db, rows.slice(0, limit), this.self);
+  }
+
+  async conversations(): Promise<ConversationView[]> {
+    const peers = await this.db.selectFrom('messaging_conversations').select('peer').execute();
+    const result: ConversationView[] = [];
+    for (const { peer } of peers) {
+      const last = await this.db.selectFrom('messaging_messages').selectAll().where('peer', '=', peer).orderBy('sort', 'desc').orderBy('mid', 'desc').limit(1).executeTakeFirst();
+      const unread = await this.db.selectFrom('messaging_messages').select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('peer', '=', peer).where('direction', '=', 'in').where('status', '=', 'received').executeTakeFirstOrThrow();
+      const queued = await this.db.selectFrom('messaging_messages').select((eb) => eb.fn.countAll<number>().as('n'))
+        .where('peer', '=', peer).where('direction', '=', 'out').where('status', 'in', ['queued', 'failed']).executeTakeFirstOrThrow();
+      const contact = await this.ctx.contacts.get(peer as UserId);
+      result.push({
+        peer: peer as UserId, name: contact?.name ?? '', unread: Number(unread.n), queued: Number(queued.n),
+        ...(last ? { last: (await views(this.db, [last], this.self))[0]! } : {}),
+      });
+    }
+    return result.sort((a, b) => (b.last?.sentAt ?? 0) - (a.last?.sentAt ?? 0));
+  }
+
+  async message(id: string): Promise<MessageView | undefined> {
+    const row = await findMessageById(this.db, checkId('message', id));
+    return row ? (await views(this.db, [row], this.self))[0] : undefined;
+  }
+
+  async retry(id: string): Promise<MessageView> {
+    const row = await this.requireMessage(checkId('retry', id));
+    if (row.direction !== 'out') throw new AppError('messaging/not-yours', `The message ${id} was sent to you; only your own messages can be retried.`);
+    const peer = row.peer as UserId;
+    if (row.status === 'failed' || row.status === 'queued') {
+      await this.ctx.storage.transaction(async (trx) => {
+        const db = trx as unknown as Db;
+        await db.updateTable('messaging_outbox').set({ held: 0, attempts: 0, next_attempt_at: 0 }).where('peer', '=', peer).where('message_id', '=', row.id).execute();
+        await db.updateTable('messaging_messages').set({ status: 'queued', error_code: null, error_message: null }).where('mid', '=', row.mid).execute();
+      });
+      if (row.status === 'failed') this.statusChanged({ peer, id: row.id, status: 'queued' });
+      void this.outbox.flush(peer, true);
+    }
+    return this.viewOf(peer, row.id);
+  }
+
+  async flush(peerRef?: string): Promise<void> {
+    if (peerRef === undefined) return this.outbox.flushAll(true);
+    return this.outbox.flush(await this.resolvePeer(peerRef), true);
+  }
+
+  // ---- incoming ----
+
+  /** Handles one record from a peer; bad input is dropped with a logged reason, never thrown. */
+  async receive(message: PeerMessage): Promise<void> {
+    const from = message.from;
+    let record: MessagingRecord;
+    try {
+      record = decodeRecord(message.data);
+    } catch (error) {
+      if (error instanceof RecordRejected) return this.drop(from, error.reason, error.message);
+      throw error;
+    }
+    if (!(await this.ctx.contacts.get(from))) return this.drop(from, 'not-a-contact', record.t);
+    switch (record.t) {
+      case 'text': return this.receiveText(from, record);
+      case 'receipt': return this.receiveReceipt(from, record);
+      case 'edit':
+      case 'delete':
+      case 'reaction': return this.receiveOperation(from, record);
+      case 'typing':
+        this.changes.fire({ kind: 'typing', peer: from, typing: record.typing });
+        return;
+      case 'ack':
+        this.changes.fire({ kind: 'applied', peer: from, ids: record.ids });
+        return;
+    }
+  }
+
+  private async receiveText(from: UserId, record: TextRecord): Promise<void> {
+    const stored = await this.ctx.storage.transaction(async (trx) => {
+      const db = trx as unknown as Db;
+      const existing = await findMessage(db, from, record.id);
+      if (existing) return existing.direction === 'in' ? 'duplicate' : 'collision';
+      const conv = await conversation(db, from);
+      const now = this.now();
+      await db.insertInto('messaging_messages').values({
+        id: record.id, peer: from, direction: 'in', seq: record.seq, text: record.text, reply_to: record.replyTo ?? null, sent_at: record.sentAt,
+        sort: await incomingSort(db, from, record.seq, now), status: 'received', edited_at: null, deleted: 0, error_code: null, error_message: null,
+      }).execute();
+      if (record.seq > conv.last_in_seq) await db.updateTable('messaging_conversations').set({ last_in_seq: record.seq }).where('peer', '=', from).execute();
+      const receipt: ReceiptRecord = { t: 'receipt', state: 'delivered', ids: [record.id], at: now };
+      await this.outbox.enqueue(db, from, 'receipt', JSON.stringify(receipt));
+      return (await findMessage(db, from, record.id))!;
+    });
+    if (stored === 'duplicate') {
+      this.ctx.log.debug('messaging: duplicate message ignored', { from });
+      return;
+    }
+    if (stored === 'collision') return this.drop(from, 'id-collision', 'text reuses the id of one of our messages');
+    const view = toView(stored, this.self);
+    this.changes.fire({ kind: 'message', message: view });
+    this.ctx.events.publish('messaging.received', {
+      from, id: record.id, text: record.text, sentAt: record.sentAt, ...(record.replyTo ? { replyTo: record.replyTo } : {}),
+    });
+    void this.outbox.flush(from);
+  }
+
+  private async receiveReceipt(from: UserId, record: ReceiptRecord): Promise<void> {
+    const changed = await this.ctx.storage.transaction(async (trx) => {
+      const db = trx as unknown as Db;
+      const rows = await db.selectFrom('messaging_messages').select(['id', 'status', 'direction']).where('peer', '=', from).where('id', 'in', record.ids).execute();
+      const advancing = rows.filter((r) => r.direction === 'out' && statusAdvances(r.status, record.state)).map((r) => r.id);
+      if (advancing.length > 0) {
+        await db.updateTable('messaging_messages').set({ status: record.state, error_code: null, error_message: null })
+          .where('peer', '=', from).where('direction', '=', 'out').where('id', 'in', advancing).execute();
+      }
+      return { advancing, foreign: rows.filter((r) => r.direction !== 'out').length + record.ids.length - rows.length };
+    });
+    if (changed.foreign > 0) this.ctx.log.debug('messaging: receipt named messages that are not ours to them; ignored', { from, count: changed.foreign });
+    for (const id of changed.advancing) this.statusChanged({ peer: from, id, status: record.state });
+  }
+
+  private async receiveOperation(from: UserId, record: EditRecord | DeleteRecord | ReactionRecord): Promise<void> {
+    const outcome = await this.ctx.storage.transaction(async (trx): Promise<string | undefined> => {
+      const db = trx as unknown as Db;
+      const seen = await db.selectFrom('messaging_seen_ops').select('op_id').where('peer', '=', from).where('op_id', '=', record.id).executeTakeFirst();
+      if (seen) return 'duplicate';
+      const target = await findMessage(db, from, record.target);
+      if (!target) return 'unknown-target';
+      if (record.t !== 'reaction' && target.direction !== 'in') return 'not-author';
+      if (record.t === 'edit') {
+        if (!target.deleted && record.at >= (target.edited_at ?? 0)) {
+          await db.updateTable('messaging_messages').set({ text: record.text, edited_at: record.at }).where('mid', '=', target.mid).execute();
+        }
+      } else if (record.t === 'delete') {
+        await tombstone(db, target);
+      } else {
+        if (target.deleted) return 'deleted';
+        await applyReaction(db, from, target.id, from, record.emoji, record.remove === true, record.at);
+      }
+      await db.insertInto('messaging_seen_ops').values({ peer: from, op_id: record.id, at: this.now() }).execute();
+      await this.outbox.enqueue(db, from, 'ack', JSON.stringify({ t: 'ack', ids: [record.id] }));
+      return undefined;
+    });
+    if (outcome === 'duplicate') return;
+    if (outcome) return this.drop(from, outcome, record.t);
+    this.changes.fire({ kind: 'updated', message: await this.viewOf(from, record.target) });
+    void this.outbox.flush(from);
+  }
+
+  // ---- helpers ----
+
+  private drop(from: UserId, reason: string, detail: string): void {
+    this.ctx.log.warn('messaging: dropped a record from a peer', { from, reason, detail });
+  }
+
+  private statusChanged(change: { peer: UserId; id: string; status: MessageStatus; error?: { code: string; message: string } }): void {
+    this.changes.fire({ kind: 'status', ...change });
+    this.ctx.events.publish('messaging.status', change);
+  }
+
+  private async ownOperation(
+    what: 'edit' | 'delete', id: string, record: (row: MessageRow, at: number) => EditRecord | DeleteRecord,
+    apply: (db: Db, row: MessageRow, at: number) => Promise<void>,
+  ): Promise<MessageView> {
+    const row = await this.requireMessage(checkId(what, id));
+    if (row.direction !== 'out') throw new AppError('messaging/not-yours', `The message ${id} was written by ${row.peer}; you can only ${what} your own messages.`);
+    if (row.deleted) throw new AppError('messaging/deleted', `The message ${id} was deleted already.`);
+    const peer = row.peer as UserId;
+    const at = Math.max(this.now(), (row.edited_at ?? 0) + 1);
+    await this.ctx.storage.transaction(async (trx) => {
+      const db = trx as unknown as Db;
+      await apply(db, row, at);
+      const pending = await db.selectFrom('messaging_outbox').select('oid').where('peer', '=', peer).where('message_id', '=', row.id).executeTakeFirst();
+      if (pending && what === 'delete') {
+        // Never sent: nothing to take back on the other side.
+        await db.deleteFrom('messaging_outbox').where('oid', '=', pending.oid).execute();
+      } else if (pending) {
+        // Not sent yet: send the new text instead.
+        const original = JSON.parse((await db.selectFrom('messaging_outbox').select('record').where('oid', '=', pending.oid).executeTakeFirstOrThrow()).record) as TextRecord;
+        const edited = record(row, at) as EditRecord;
+        await db.updateTable('messaging_outbox').set({ record: JSON.stringify({ ...original, text: edited.text }) }).where('oid', '=', pending.oid).execute();
+      } else {
+        await this.outbox.enqueue(db, peer, what, JSON.stringify(record(row, at)));
+      }
+    });
+    const view = await this.viewOf(peer, row.id);
+    this.changes.fire({ kind: 'updated', message: view });
+    void this.outbox.flush(peer);
+    return view;
+  }
+
+  private async resolvePeer(ref: string): Promise<UserId> {
+    if (typeof ref !== 'string' || ref.trim() === '') throw new TypeError('messaging: expected a user ID or a contact name');
+    try {
+      return (await this.ctx.contacts.resolve(ref.trim())).userId;
+    } catch (error) {
+      if (isAppError(error, 'contacts/not-found') || isAppError(error, 'contacts/invalid-user-id')) {
+        const hint = isUserId(ref.trim()) ? `Add them first: discordopus contacts add ${ref.trim()}` : 'Check the name with "discordopus contacts list".';
+        throw new AppError('messaging/unknown-contact', `"${ref}" is not one of your contacts. ${hint}`, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  private async requireMessage(id: string, peer?: UserId): Promise<MessageRow> {
+    const row = peer ? await findMessage(this.db, peer, id) : await findMessageById(this.db, id);
+    if (!row) throw new AppError('messaging/unknown-message', `There is no message ${id}${peer ? ` in the conversation with ${peer}` : ''}.`);
+    return row;
+  }
+
+  private async viewOf(peer: UserId, id: string): Promise<MessageView> {
+    const row = await findMessage(this.db, peer, id);
+    if (!row) throw new AppError('messaging/unknown-message', `There is no message ${id}.`);
+    return (await views(this.db, [row], this.self))[0]!;
+  }
+}
+
+async function tombstone(db: Db, row: MessageRow): Promise<void> {
+  await db.updateTable('messaging_messages').set({ text: null, deleted: 1 }).where('mid', '=', row.mid).execute();
+  await db.deleteFrom('messaging_reactions').where('peer', '=', row.peer).where('message_id', '=', row.id).execute();
+}
+
+async function applyReaction(db: Db, peer: UserId, messageId: string, from: UserId, emoji: string, remove: boolean, at: number): Promise<void> {
+  const key = (q: any) => q.where('peer', '=', peer).where('message_id', '=', messageId).where('from_user', '=', from).where('emoji', '=', emoji);
+  await key(db.deleteFrom('messaging_reactions')).execute();
+  if (!remove) await db.insertInto('messaging_reactions').values({ peer, message_id: messageId, from_user: from, emoji, at }).execute();
+}
+
+function checkText(fn: string, text: unknown): asserts text is string {
+  if (typeof text !== 'string') throw new TypeError(`${fn}: text must be a string`);
+  if (text.trim().length === 0) throw new AppError('messaging/invalid-text', 'The message is empty; type some text to send.');
+  if (text.length > MAX_TEXT_LENGTH) {
+    throw new AppError('messaging/invalid-text', `The message has ${text.length} characters; at most ${MAX_TEXT_LENGTH} fit in one message. Split it, or send it as a file.`);
+  }
+}
+
+function checkId(fn: string, id: unknown): string {
+  if (typeof id !== 'string' || !messageIdSchema.safeParse(id).success) throw new TypeError(`${fn}: expected a message id of 32 hex digits`);
+  return id;
+}
+
+/** The user's words as an FTS5 query: each word quoted (no query syntax), AND-ed; `word*` keeps a prefix search. */
+export function ftsQuery(text: string): string | undefined {
+  const words = text.split(/\s+/).map((w) => w.trim()).filter((w) => w.length > 0).slice(0, 16);
+  if (words.length === 0) return undefined;
+  return words.map((w) => {
+    const prefix = w.length > 1 && w.endsWith('*');
+    const word = (prefix ? w.slice(0, -1) : w).replaceAll('"', '""');
+    return `"${word}"${prefix ? '*' : ''}`;
+  }).join(' ');
+}

@@ -1,0 +1,151 @@
+import type { Generated, Kysely, Selectable } from 'kysely';
+import type { UserId } from '@discordopus/sdk';
+import type { MessageStatus, MessageView, Reaction } from '../common/messaging-api.ts';
+
+/*
+ * The plugin's tables and the queries on them. Every function takes the handle to use, so the
+ * caller decides what runs in one transaction.
+ *
+ * Order in a conversation: each row has a `sort` position, a local millisecond clock that only
+ * grows within the conversation (a message written or received later sorts later). An incoming
+ * message whose sequence number is lower than one already received from the same peer (a late
+ * retry after a lost confirmation) is placed just before that one, so each author's messages
+ * always appear in the order they were written; the interleaving of the two authors is the order
+ * in which this side saw them. The sender's clock (`sent_at`) is shown, never trusted for order.
+ */
+
+export interface MessagingTables {
+  messaging_conversations: { peer: string; next_seq: number; last_in_seq: number };
+  messaging_messages: {
+    mid: Generated<number>;
+    id: string;
+    peer: string;
+    direction: 'in' | 'out';
+    seq: number;
+    text: string | null;
+    reply_to: string | null;
+    sent_at: number;
+    sort: number;
+    status: MessageStatus;
+    edited_at: number | null;
+    deleted: number;
+    error_code: string | null;
+    error_message: string | null;
+  };
+  messaging_messages_fts: { rowid: number; text: string; messaging_messages_fts: string; rank: number };
+  messaging_reactions: { peer: string; message_id: string; from_user: string; emoji: string; at: number };
+  messaging_outbox: {
+    oid: Generated<number>;
+    peer: string;
+    type: string;
+    record: string;
+    message_id: string | null;
+    attempts: number;
+    next_attempt_at: number;
+    held: number;
+  };
+  messaging_seen_ops: { peer: string; op_id: string; at: number };
+}
+
+export type Db = Kysely<MessagingTables>;
+export type MessageRow = Selectable<MessagingTables['messaging_messages']>;
+export type OutboxRow = Selectable<MessagingTables['messaging_outbox']>;
+
+const STATUS_RANK: Record<MessageStatus, number> = { failed: 0, queued: 1, sent: 2, delivered: 3, read: 4, received: 0 };
+
+/** True when `next` is further along than `current` (statuses never go back, except through retry). */
+export function statusAdvances(current: MessageStatus, next: MessageStatus): boolean {
+  return STATUS_RANK[next] > STATUS_RANK[current];
+}
+
+/** The conversation row, created on first use. */
+export async function conversation(db: Db, peer: UserId): Promise<{ next_seq: number; last_in_seq: number }> {
+  const row = await db.selectFrom('messaging_conversations').select(['next_seq', 'last_in_seq']).where('peer', '=', peer).executeTakeFirst();
+  if (row) return row;
+  await db.insertInto('messaging_conversations').values({ peer, next_seq: 1, last_in_seq: 0 }).execute();
+  return { next_seq: 1, last_in_seq: 0 };
+}
+
+async function lastSort(db: Db, peer: UserId): Promise<number | undefined> {
+  const row = await db.selectFrom('messaging_messages').select('sort').where('peer', '=', peer).orderBy('sort', 'desc').limit(1).executeTakeFirst();
+  return row?.sort;
+}
+
+/** A position after everything in the conversation. */
+export async function appendSort(db: Db, peer: UserId, now: number): Promise<number> {
+  const last = await lastSort(db, peer);
+  return last === undefined || now > last ? now : last + 0.001;
+}
+
+/** The position of an incoming message with sequence `seq` (see the ordering note above). */
+export async function incomingSort(db: Db, peer: UserId, seq: number, now: number): Promise<number> {
+  const later = await db.selectFrom('messaging_messages').select('sort')
+    .where('peer', '=', peer).where('direction', '=', 'in').where('seq', '>', seq)
+    .orderBy('sort', 'asc').limit(1).executeTakeFirst();
+  if (!later) return appendSort(db, peer, now);
+  const before = await db.selectFrom('messaging_messages').select('sort')
+    .where('peer', '=', peer).where('sort', '<', later.sort)
+    .orderBy('sort', 'desc').limit(1).executeTakeFirst();
+  return before ? (before.sort + later.sort) / 2 : later.sort - 1;
+}
+
+export async function findMessage(db: Db, peer: UserId, id: string): Promise<MessageRow | undefined> {
+  return db.selectFrom('messaging_messages').selectAll().where('peer', '=', peer).where('id', '=', id).executeTakeFirst();
+}
+
+/** By id alone (ids are random, so at most one per conversation; the first if a peer reused one). */
+export async function findMessageById(db: Db, id: string): Promise<MessageRow | undefined> {
+  return db.selectFrom('messaging_messages').selectAll().where('id', '=', id).orderBy('mid').limit(1).executeTakeFirst();
+}
+
+export async function reactionsOf(db: Db, rows: readonly MessageRow[]): Promise<Map<string, Reaction[]>> {
+  const byKey = new Map<string, Reaction[]>();
+  if (rows.length === 0) return byKey;
+  const found = await db.selectFrom('messaging_reactions').select(['peer', 'message_id', 'from_user', 'emoji'])
+    .where('message_id', 'in', rows.map((r) => r.id)).orderBy('at').execute();
+  for (const r of found) {
+    const key = `${r.peer}:${r.message_id}`;
+    const list = byKey.get(key) ?? [];
+    list.push({ from: r.from_user as UserId, emoji: r.emoji });
+    byKey.set(key, list);
+  }
+  return byKey;
+}
+
+export function toView(row: MessageRow, self: UserId, reactions: Reaction[] = []): MessageView {
+  const peer = row.peer as UserId;
+  return {
+    id: row.id,
+    peer,
+    direction: row.direction,
+    from: row.direction === 'out' ? self : peer,
+    text: row.deleted ? null : row.text,
+    ...(row.reply_to ? { replyTo: row.reply_to } : {}),
+    sentAt: row.sent_at,
+    seq: row.seq,
+    status: row.status,
+    ...(row.edited_at !== null ? { editedAt: row.edited_at } : {}),
+    deleted: row.deleted === 1,
+    reactions,
+    ...(row.error_code ? { error: { code: row.error_code, message: row.error_message ?? '' } } : {}),
+    cursor: encodeCursor(row.sort, row.mid),
+  };
+}
+
+export async function views(db: Db, rows: readonly MessageRow[], self: UserId): Promise<MessageView[]> {
+  const reactions = await reactionsOf(db, rows);
+  return rows.map((r) => toView(r, self, reactions.get(`${r.peer}:${r.id}`)));
+}
+
+export function encodeCursor(sort: number, mid: number): string {
+  return `${sort}_${mid}`;
+}
+
+/** @returns undefined for text that is not a cursor this store made. */
+export function decodeCursor(text: string): { sort: number; mid: number } | undefined {
+  const match = /^(\d+(?:\.\d+)?(?:e[+-]?\d+)?)_(\d+)$/.exec(text);
+  if (!match) return undefined;
+  const sort = Number(match[1]);
+  const mid = Number(match[2]);
+  return Number.isFinite(sort) && Number.isSafeInteger(mid) ? { sort, mid } : undefined;
+}

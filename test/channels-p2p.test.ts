@@ -1,0 +1,92 @@
+import path from 'node:path';
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SecureChannels, SignalingEvents, signalingOrigin, type PeerMessage, type UserId } from '@discordopus/sdk';
+import { createSignalingServer, type SignalingServer } from '../server/src/index.ts';
+import { createClient, type DiscordOpusClient } from '../core/src/node/client/create-client.ts';
+import { TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles.ts';
+import { NodeCryptoProvider } from '../core/src/node/crypto/node-crypto-provider.ts';
+import type { SecureChannelsImpl } from '../core/src/node/channels/secure-channels-impl.ts';
+import { HostileRelay, RecordingLogger } from './channels-support.ts';
+
+const crypto = new NodeCryptoProvider();
+const temp = tempDir('discordopus-p2p-');
+const logger = new RecordingLogger();
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+const CHANNEL = 'test/chat';
+const MARK = 'PLAINTEXT-p2p-91c2';
+
+let relay: HostileRelay;
+let server: SignalingServer;
+const clients: DiscordOpusClient[] = [];
+
+interface Peer {
+  client: DiscordOpusClient;
+  id: UserId;
+  channels: SecureChannelsImpl;
+  received: string[];
+}
+
+async function start(name: string): Promise<Peer> {
+  const client = await createClient({
+    profileDir: path.join(temp.dir, name), passphrase: `${name} passphrase`, crypto, create: true, profileKdf: TEST_PROFILE_KDF,
+    serverUrl: relay.url, connectSignaling: true, peerLinks: { link: { loopbackOnly: true } }, logger: logger.child({ client: name }),
+  });
+  clients.push(client);
+  const channels = client.kernel.container.get<SecureChannelsImpl>(SecureChannels);
+  await channels.whenReady();
+  const peer: Peer = { client, id: client.identity.userId, channels, received: [] };
+  channels.onMessage(CHANNEL, (m: PeerMessage) => void peer.received.push(dec(m.data)));
+  return peer;
+}
+
+async function until(what: string, condition: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+let alice: Peer;
+let bob: Peer;
+
+beforeAll(async () => {
+  relay = await HostileRelay.listen();
+  server = await createSignalingServer({ origins: [signalingOrigin(relay.url)], logger: pino({ level: 'silent' }), processMetrics: false });
+  relay.connect(server.url);
+  [alice, bob] = await Promise.all([start('alice'), start('bob')]);
+  await alice.client.contacts.add(bob.id);
+  await bob.client.contacts.add(alice.id);
+});
+
+afterAll(async () => {
+  for (const c of clients) await c.close();
+  await relay?.close();
+  await server?.close();
+  temp.cleanup();
+});
+
+describe('secure channels over peer-to-peer links', () => {
+  it('opens a direct link after the first relayed message and then bypasses the relay', async () => {
+    await alice.channels.send(bob.id, CHANNEL, enc(`${MARK} first, via the relay`));
+    await until('a direct link', () => alice.channels.isDirect(bob.id) && bob.channels.isDirect(alice.id));
+    const relayed = relay.count(SignalingEvents.envelope);
+    const n = 20;
+    await Promise.all([
+      Promise.all(Array.from({ length: n }, (_, i) => alice.channels.send(bob.id, CHANNEL, enc(`${MARK} a${i}`)))),
+      Promise.all(Array.from({ length: n }, (_, i) => bob.channels.send(alice.id, CHANNEL, enc(`${MARK} b${i}`)))),
+    ]);
+    expect(bob.received).toEqual([`${MARK} first, via the relay`, ...Array.from({ length: n }, (_, i) => `${MARK} a${i}`)]);
+    expect(alice.received).toEqual(Array.from({ length: n }, (_, i) => `${MARK} b${i}`));
+    expect(relay.count(SignalingEvents.envelope)).toBe(relayed);
+    expect(alice.channels.linkState(bob.id)).toBe('connected');
+  });
+
+  it('carried the link signals (SDP with the DTLS fingerprint, ICE) only inside encrypted envelopes', () => {
+    expect(relay.count(SignalingEvents.envelope)).toBeGreaterThan(2);
+    for (const visible of ['a=fingerprint', 'candidate', 'v=0', 'sha-256', MARK]) expect(relay.sawBytes(enc(visible))).toBe(false);
+    expect(logger.text()).not.toContain(MARK);
+  });
+});

@@ -1,0 +1,403 @@
+/*
+ * The messaging plugin on two real kernels, each on its own encrypted temp profile. Between them
+ * sits an in-process pair of SecureChannels (the SDK interface the real channels implement):
+ * a test switches a side offline, loses confirmations, or injects raw bytes as a peer.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  AppError, Emitter, SecureChannels, ContactsService, IdentityInfo, nextEvent, toDisposable,
+  type Disposable, type EventMap, type LinkState, type PeerMessage, type UserId,
+} from '@discordopus/sdk';
+import { Kernel } from '../core/src/node/kernel/kernel.ts';
+import { ALICE, BOB, ListContacts, captureLogger, openTempProfile, type CapturedLogger, type TempProfile } from '../core/src/node/kernel/kernel-test-support.ts';
+import {
+  createMessagingPlugin, MAX_RECORD_BYTES, MAX_TEXT_LENGTH, type MessageView, type MessagingApi, type MessagingChange,
+} from '../plugins/messaging/src/index.ts';
+
+const CHANNEL = 'messaging/m';
+const enc = (value: unknown) => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
+const hexId = (n: number) => n.toString(16).padStart(32, '0');
+
+/** One side of the in-process link. `send` resolves once the other side's handlers ran, like a kernel ack. */
+class PairedChannels implements SecureChannels {
+  readonly maxMessageBytes = 64_000;
+  peer!: PairedChannels;
+  online = true;
+  /** Deliver, then report a lost confirmation, this many times. */
+  loseAcks = 0;
+  /** Fail sends with this error code (a lasting failure such as a changed identity). */
+  failWith: string | undefined;
+  sent = 0;
+  private readonly handlers = new Map<string, Set<(m: PeerMessage) => void | Promise<void>>>();
+  private readonly links = new Emitter<{ userId: UserId; state: LinkState }>();
+  readonly onDidChangeLinkState = this.links.event;
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(readonly self: UserId) {}
+
+  onMessage(name: string, handler: (m: PeerMessage) => void | Promise<void>): Disposable {
+    let set = this.handlers.get(name);
+    if (!set) this.handlers.set(name, (set = new Set()));
+    set.add(handler);
+    return toDisposable(() => set.delete(handler));
+  }
+
+  async send(to: UserId, name: string, data: Uint8Array): Promise<void> {
+    this.sent++;
+    if (this.failWith) throw new AppError(this.failWith, 'test: lasting failure');
+    if (!this.peer.online) throw new AppError('channels/peer-unreachable', 'test: the peer is offline');
+    expect(to).toBe(this.peer.self);
+    await this.peer.deliver({ from: this.self, channel: name, data, receivedAt: Date.now() });
+    if (this.loseAcks > 0) {
+      this.loseAcks--;
+      throw new AppError('channels/peer-unreachable', 'test: confirmation lost');
+    }
+  }
+
+  /** Runs the handlers one record at a time, in arrival order, as the kernel does per peer. */
+  deliver(message: PeerMessage): Promise<void> {
+    const run = this.queue.then(async () => {
+      for (const handler of [...(this.handlers.get(message.channel) ?? [])]) await handler(message);
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  linkState(): LinkState {
+    return this.peer.online ? 'connected' : 'unreachable';
+  }
+
+  /** Tells this side that the peer is reachable again. */
+  announce(): void {
+    this.links.fire({ userId: this.peer.self, state: 'connected' });
+  }
+}
+
+interface Side {
+  name: string;
+  self: UserId;
+  other: UserId;
+  profile: TempProfile;
+  channels: PairedChannels;
+  kernel: Kernel;
+  api: MessagingApi;
+  log: CapturedLogger;
+  changes: MessagingChange[];
+}
+
+const sides: Side[] = [];
+const profiles = new Set<TempProfile>();
+
+async function startSide(name: string, self: UserId, other: UserId, channels: PairedChannels, profile?: TempProfile): Promise<Side> {
+  const log = captureLogger();
+  const used = profile ?? (await openTempProfile());
+  profiles.add(used);
+  const contacts = new ListContacts([{ userId: other, name: name === 'alice' ? 'bob' : 'alice', verified: true, identityChanged: false, addedAt: 1 }]);
+  const kernel = await Kernel.start({
+    profileDir: used.dir, db: used.database.db, logger: log.logger,
+    plugins: [createMessagingPlugin({ baseBackoffMs: 60_000 })],
+    bind(container) {
+      container.bind(IdentityInfo).toConstantValue({ userId: self, publicKey: new Uint8Array(32), displayName: name });
+      container.bind(ContactsService).toConstantValue(contacts);
+      container.bind(SecureChannels).toConstantValue(channels);
+    },
+  });
+  expect(kernel.plugins()).toMatchObject([{ id: 'messaging', state: 'active' }]);
+  const api = kernel.pluginApi<MessagingApi>('messaging')!;
+  const side: Side = { name, self, other, profile: used, channels, kernel, api, log, changes: [] };
+  api.onDidChange((c) => side.changes.push(c));
+  sides.push(side);
+  return side;
+}
+
+async function pair(): Promise<{ alice: Side; bob: Side }> {
+  const a = new PairedChannels(ALICE);
+  const b = new PairedChannels(BOB);
+  a.peer = b;
+  b.peer = a;
+  return { alice: await startSide('alice', ALICE, BOB, a), bob: await startSide('bob', BOB, ALICE, b) };
+}
+
+async function stopSide(side: Side): Promise<void> {
+  sides.splice(sides.indexOf(side), 1);
+  await side.kernel.stop();
+}
+
+afterEach(async () => {
+  for (const side of [...sides]) await stopSide(side);
+  for (const profile of profiles) await profile.cleanup();
+  profiles.clear();
+});
+
+/** Waits for the status of message `id` at `side` to reach `status` (event-driven). */
+async function status(side: Side, id: string, wanted: MessageView['status']): Promise<void> {
+  const now = await side.api.message(id);
+  if (now?.status === wanted) return;
+  await nextEvent(side.api.onDidChange, (c) => c.kind === 'status' && c.id === id && c.status === wanted, 20_000);
+}
+
+async function texts(side: Side): Promise<(string | null)[]> {
+  return (await side.api.history(side.other, { limit: 500 })).messages.map((m) => m.text);
+}
+
+function dropped(side: Side): string[] {
+  return side.log.lines.filter((l) => l.msg === 'messaging: dropped a record from a peer' || l.message === 'messaging: dropped a record from a peer').map((l) => String(l.reason));
+}
+
+describe('messaging plugin: delivery', () => {
+  it('delivers a text: queued, sent, delivered; the receiver stores it once and publishes messaging.received', async () => {
+    const { alice, bob } = await pair();
+    const received = nextEvent<EventMap['messaging.received']>((l) => bob.kernel.events.subscribe('messaging.received', l), undefined, 20_000);
+    const statuses: string[] = [];
+    alice.kernel.events.subscribe('messaging.status', (s) => statuses.push(s.status));
+    const sent = await alice.api.sendText('bob', 'hello bob');
+    expect(sent).toMatchObject({ status: 'queued', direction: 'out', from: ALICE, peer: BOB, seq: 1, text: 'hello bob' });
+    expect(sent.id).toMatch(/^[0-9a-f]{32}$/);
+    await status(alice, sent.id, 'delivered');
+    expect(await received).toMatchObject({ from: ALICE, id: sent.id, text: 'hello bob' });
+    expect(statuses).toEqual(['sent', 'delivered']);
+    const page = await bob.api.history('alice');
+    expect(page.messages).toMatchObject([{ id: sent.id, direction: 'in', from: ALICE, status: 'received', text: 'hello bob' }]);
+    expect(page.before).toBeUndefined();
+    expect(await bob.api.conversations()).toMatchObject([{ peer: ALICE, name: 'alice', unread: 1, queued: 0 }]);
+  });
+
+  it('keeps a message queued while the peer is offline and delivers it when the link comes up', async () => {
+    const { alice, bob } = await pair();
+    bob.channels.online = false;
+    const sent = await alice.api.sendText(BOB, 'are you there?');
+    await nextEvent(alice.api.onDidChange, (c) => c.kind === 'status' && c.id === sent.id && c.error?.code === 'channels/peer-unreachable', 20_000);
+    expect(await alice.api.message(sent.id)).toMatchObject({ status: 'queued', error: { code: 'channels/peer-unreachable' } });
+    expect(await alice.api.conversations()).toMatchObject([{ peer: BOB, queued: 1 }]);
+    bob.channels.online = true;
+    alice.channels.announce();
+    await status(alice, sent.id, 'delivered');
+    expect(await texts(bob)).toEqual(['are you there?']);
+    expect((await alice.api.message(sent.id))!.error).toBeUndefined();
+  });
+
+  it('survives a restart of the sender before delivery (persistent outbox)', async () => {
+    const { alice, bob } = await pair();
+    bob.channels.online = false;
+    const first = await alice.api.sendText(BOB, 'one');
+    const second = await alice.api.sendText(BOB, 'two');
+    await nextEvent(alice.api.onDidChange, (c) => c.kind === 'status' && c.id === second.id && c.error !== undefined, 20_000).catch(() => undefined);
+    await stopSide(alice);
+    await alice.profile.reopen();
+    bob.channels.online = true;
+    const again = await startSide('alice', ALICE, BOB, alice.channels, alice.profile);
+    await status(again, second.id, 'delivered');
+    expect((await again.api.message(first.id))!.status).toBe('delivered');
+    expect(await texts(bob)).toEqual(['one', 'two']);
+  });
+
+  it('shows a message once when the transport delivers it twice (lost confirmation, retry)', async () => {
+    const { alice, bob } = await pair();
+    alice.channels.loseAcks = 1;
+    const sent = await alice.api.sendText(BOB, 'only once');
+    await nextEvent(alice.api.onDidChange, (c) => c.kind === 'status' && c.id === sent.id && c.error !== undefined, 20_000).catch(() => undefined);
+    await alice.api.flush(BOB);
+    await status(alice, sent.id, 'delivered');
+    expect(alice.channels.sent).toBeGreaterThanOrEqual(2);
+    expect(await texts(bob)).toEqual(['only once']);
+    expect(bob.changes.filter((c) => c.kind === 'message')).toHaveLength(1);
+  });
+
+  it('keeps each author\'s order, also for a late retry that arrives after later messages', async () => {
+    const { alice, bob } = await pair();
+    const sent: MessageView[] = [];
+    for (let i = 1; i <= 20; i++) sent.push(await alice.api.sendText(BOB, `m${i}`));
+    await status(alice, sent.at(-1)!.id, 'delivered');
+    expect(await texts(bob)).toEqual(sent.map((m) => m.text));
+    expect((await bob.api.history(ALICE, { limit: 500 })).messages.map((m) => m.seq)).toEqual(sent.map((_, i) => i + 1));
+    // Injected as Alice: seq 22 arrives before seq 21 (as after a lost confirmation).
+    await bob.channels.deliver({ from: ALICE, channel: CHANNEL, data: enc({ t: 'text', id: hexId(22), seq: 22, sentAt: 2, text: 'late 22' }), receivedAt: 0 });
+    await bob.channels.deliver({ from: ALICE, channel: CHANNEL, data: enc({ t: 'text', id: hexId(21), seq: 21, sentAt: 1, text: 'late 21' }), receivedAt: 0 });
+    expect((await texts(bob)).slice(-2)).toEqual(['late 21', 'late 22']);
+  });
+
+  it('marks a lasting failure failed, and retry re-queues it', async () => {
+    const { alice, bob } = await pair();
+    alice.channels.failWith = 'channels/identity-changed';
+    const sent = await alice.api.sendText(BOB, 'hold on');
+    await status(alice, sent.id, 'failed');
+    expect(await alice.api.message(sent.id)).toMatchObject({ status: 'failed', error: { code: 'channels/identity-changed' } });
+    alice.channels.failWith = undefined;
+    await alice.api.retry(sent.id);
+    await status(alice, sent.id, 'delivered');
+    expect(await texts(bob)).toEqual(['hold on']);
+  });
+});
+
+describe('messaging plugin: receipts, replies, edits, deletes, reactions, typing', () => {
+  it('sends read receipts when the user marks read (unless switched off)', async () => {
+    const { alice, bob } = await pair();
+    const a = await alice.api.sendText(BOB, 'first');
+    const b = await alice.api.sendText(BOB, 'second');
+    await status(alice, b.id, 'delivered');
+    expect(await bob.api.markRead(ALICE, a.id)).toBe(1);
+    await status(alice, a.id, 'read');
+    expect((await alice.api.message(b.id))!.status).toBe('delivered');
+    expect(await bob.api.conversations()).toMatchObject([{ unread: 1 }]);
+    await bob.kernel.settings.set('messaging.sendReadReceipts', false);
+    expect(await bob.api.markRead(ALICE)).toBe(1);
+    expect(await bob.api.markRead(ALICE)).toBe(0);
+    const c = await alice.api.sendText(BOB, 'third');
+    await status(alice, c.id, 'delivered');
+    expect((await alice.api.message(b.id))!.status).toBe('delivered');
+  });
+
+  it('carries replies, edits, deletes (tombstones) and reactions to the other side', async () => {
+    const { alice, bob } = await pair();
+    const question = await alice.api.sendText(BOB, 'lunch at noon?');
+    await status(alice, question.id, 'delivered');
+    const answer = await bob.api.sendText(ALICE, 'yes', { replyTo: question.id });
+    await status(bob, answer.id, 'delivered');
+    expect(await alice.api.message(answer.id)).toMatchObject({ replyTo: question.id, text: 'yes' });
+
+    const applied = (side: Side) => nextEvent(side.api.onDidChange, (c) => c.kind === 'applied', 20_000);
+    let ack = applied(alice);
+    await alice.api.edit(question.id, 'lunch at one?');
+    await ack;
+    expect(await bob.api.message(question.id)).toMatchObject({ text: 'lunch at one?', editedAt: expect.any(Number) });
+
+    ack = applied(bob);
+    await bob.api.react(question.id, '👍');
+    await ack;
+    expect((await alice.api.message(question.id))!.reactions).toEqual([{ from: BOB, emoji: '👍' }]);
+    ack = applied(bob);
+    await bob.api.react(question.id, '👍', { remove: true });
+    await ack;
+    expect((await alice.api.message(question.id))!.reactions).toEqual([]);
+
+    ack = applied(alice);
+    await alice.api.delete(question.id);
+    await ack;
+    expect(await bob.api.message(question.id)).toMatchObject({ text: null, deleted: true });
+    expect(await bob.api.search('lunch')).toEqual([]);
+    await expect(alice.api.edit(question.id, 'again')).rejects.toMatchObject({ code: 'messaging/deleted' });
+    await expect(bob.api.react(question.id, '👍')).rejects.toMatchObject({ code: 'messaging/deleted' });
+  });
+
+  it('edits or deletes of a message that is still queued change what will be sent', async () => {
+    const { alice, bob } = await pair();
+    bob.channels.online = false;
+    const typo = await alice.api.sendText(BOB, 'helo');
+    const gone = await alice.api.sendText(BOB, 'never mind');
+    await alice.api.edit(typo.id, 'hello');
+    await alice.api.delete(gone.id);
+    bob.channels.online = true;
+    alice.channels.announce();
+    await status(alice, typo.id, 'delivered');
+    expect(await texts(bob)).toEqual(['hello']);
+  });
+
+  it('reports typing without storing it', async () => {
+    const { alice, bob } = await pair();
+    const typing = nextEvent(bob.api.onDidChange, (c) => c.kind === 'typing', 20_000);
+    await alice.api.setTyping('bob', true);
+    expect(await typing).toEqual({ kind: 'typing', peer: ALICE, typing: true });
+    expect(await texts(bob)).toEqual([]);
+    bob.channels.online = false;
+    await expect(alice.api.setTyping('bob', false)).resolves.toBeUndefined();
+  });
+});
+
+describe('messaging plugin: history and search', () => {
+  it('pages history with cursors, oldest first within a page', async () => {
+    const { alice } = await pair();
+    alice.channels.peer.online = false;
+    for (let i = 1; i <= 25; i++) await alice.api.sendText(BOB, `note ${i}`);
+    const first = await alice.api.history(BOB, { limit: 10 });
+    expect(first.messages.map((m) => m.text)).toEqual(Array.from({ length: 10 }, (_, i) => `note ${i + 16}`));
+    const second = await alice.api.history(BOB, { limit: 10, before: first.before! });
+    expect(second.messages.map((m) => m.text)).toEqual(Array.from({ length: 10 }, (_, i) => `note ${i + 6}`));
+    const third = await alice.api.history(BOB, { limit: 10, before: second.before! });
+    expect(third.messages.map((m) => m.text)).toEqual(Array.from({ length: 5 }, (_, i) => `note ${i + 1}`));
+    expect(third.before).toBeUndefined();
+    await expect(alice.api.history(BOB, { before: 'nonsense' })).rejects.toMatchObject({ code: 'messaging/invalid-cursor' });
+    await expect(alice.api.history(BOB, { limit: 0 })).rejects.toThrow(RangeError);
+  });
+
+  it('searches message text with FTS5 (words AND-ed, prefixes, no query syntax from the user)', async () => {
+    const { alice, bob } = await pair();
+    const m1 = await alice.api.sendText(BOB, 'The quick brown fox');
+    await alice.api.sendText(BOB, 'a lazy dog');
+    const m3 = await bob.api.sendText(ALICE, 'Quick question about the café');
+    await status(bob, m3.id, 'delivered');
+    await status(alice, m1.id, 'delivered');
+    expect((await alice.api.search('quick')).map((m) => m.id).sort()).toEqual([m1.id, m3.id].sort());
+    expect((await alice.api.search('quick fox')).map((m) => m.id)).toEqual([m1.id]);
+    expect((await alice.api.search('cafe')).map((m) => m.id)).toEqual([m3.id]);
+    expect((await alice.api.search('bro*')).map((m) => m.id)).toEqual([m1.id]);
+    expect(await alice.api.search('"unbalanced OR (')).toEqual([]);
+    expect(await alice.api.search('   ')).toEqual([]);
+    expect((await bob.api.search('quick', { peer: 'alice' })).length).toBe(2);
+  });
+});
+
+describe('messaging plugin: bad input', () => {
+  it('drops malformed, oversized, unknown, invalid and foreign records with a logged reason; the conversation goes on', async () => {
+    const { alice, bob } = await pair();
+    const inject = (data: Uint8Array, from: UserId = ALICE) => bob.channels.deliver({ from, channel: CHANNEL, data, receivedAt: 0 });
+    const mine = await bob.api.sendText(ALICE, 'bob wrote this');
+    await status(bob, mine.id, 'delivered');
+
+    await inject(new Uint8Array([0xff, 0xfe, 0x00]));
+    await inject(enc('{"t":"text",'));
+    await inject(new Uint8Array(MAX_RECORD_BYTES + 1).fill(0x20));
+    await inject(enc({ t: 'launch-missiles', id: hexId(1) }));
+    await inject(enc({ t: 'text', id: hexId(2), seq: 0, sentAt: 1, text: 'bad seq' }));
+    await inject(enc({ t: 'text', id: 'not-hex', seq: 1, sentAt: 1, text: 'bad id' }));
+    await inject(enc({ t: 'text', id: hexId(3), seq: 1, sentAt: 1, text: 'x'.repeat(MAX_TEXT_LENGTH + 1) }));
+    await inject(enc({ t: 'text', id: hexId(4), seq: 1, sentAt: 1, text: 'extra', admin: true }));
+    // Alice may not edit or delete what Bob wrote, nor react to what does not exist.
+    await inject(enc({ t: 'edit', id: hexId(5), target: mine.id, text: 'forged', at: Date.now() }));
+    await inject(enc({ t: 'delete', id: hexId(6), target: mine.id, at: Date.now() }));
+    await inject(enc({ t: 'reaction', id: hexId(7), target: hexId(999), emoji: '💥', at: 1 }));
+    // A text that reuses the id of Bob's own message.
+    await inject(enc({ t: 'text', id: mine.id, seq: 5, sentAt: 1, text: 'collision' }));
+    // From someone who is not a contact.
+    await inject(enc({ t: 'text', id: hexId(8), seq: 1, sentAt: 1, text: 'spam' }), 'do1stranger' as UserId);
+
+    expect(dropped(bob)).toEqual([
+      'malformed', 'malformed', 'oversized', 'unknown-type', 'invalid', 'invalid', 'invalid', 'invalid',
+      'not-author', 'not-author', 'unknown-target', 'id-collision', 'not-a-contact',
+    ]);
+    expect(bob.log.text()).not.toContain('forged');
+    expect(bob.log.text()).not.toContain('spam');
+    expect(await bob.api.message(mine.id)).toMatchObject({ text: 'bob wrote this', deleted: false });
+
+    const after = await alice.api.sendText(BOB, 'still talking');
+    await status(alice, after.id, 'delivered');
+    expect(await texts(bob)).toEqual(['bob wrote this', 'still talking']);
+  });
+
+  it('refuses bad API input with clear errors', async () => {
+    const { alice, bob } = await pair();
+    await expect(alice.api.sendText(BOB, '   ')).rejects.toMatchObject({ code: 'messaging/invalid-text' });
+    await expect(alice.api.sendText(BOB, 'x'.repeat(MAX_TEXT_LENGTH + 1))).rejects.toMatchObject({ code: 'messaging/invalid-text' });
+    await expect(alice.api.sendText('carol', 'hi')).rejects.toMatchObject({ code: 'messaging/unknown-contact' });
+    await expect(alice.api.sendText(BOB, 'hi', { replyTo: hexId(1) })).rejects.toMatchObject({ code: 'messaging/unknown-message' });
+    await expect(alice.api.sendText(BOB, 42 as unknown as string)).rejects.toThrow(TypeError);
+    await expect(alice.api.edit('nope', 'x')).rejects.toThrow(TypeError);
+    await expect(alice.api.edit(hexId(1), 'x')).rejects.toMatchObject({ code: 'messaging/unknown-message' });
+    await expect(alice.api.react(hexId(1), '')).rejects.toMatchObject({ code: 'messaging/invalid-reaction' });
+    const theirs = await bob.api.sendText(ALICE, 'mine');
+    await status(bob, theirs.id, 'delivered');
+    await expect(alice.api.edit(theirs.id, 'changed')).rejects.toMatchObject({ code: 'messaging/not-yours' });
+    await expect(alice.api.delete(theirs.id)).rejects.toMatchObject({ code: 'messaging/not-yours' });
+    await expect(alice.api.retry(theirs.id)).rejects.toMatchObject({ code: 'messaging/not-yours' });
+    await expect(alice.api.search(7 as unknown as string)).rejects.toThrow(TypeError);
+    await expect(alice.api.setTyping(BOB, 'yes' as unknown as boolean)).rejects.toThrow(TypeError);
+  });
+
+  it('offers the messaging.send command and the conversation view', async () => {
+    const { alice, bob } = await pair();
+    const view = await alice.kernel.contributions.executeCommand('messaging.send', 'bob', 'via command') as MessageView;
+    await status(alice, view.id, 'delivered');
+    expect(await texts(bob)).toEqual(['via command']);
+    await expect(alice.kernel.contributions.executeCommand('messaging.send', 'bob')).rejects.toThrow(TypeError);
+    expect(alice.kernel.contributions.views().map((v) => v.id)).toContain('messaging.conversation');
+  });
+});
