@@ -25,7 +25,7 @@ describe('signed encodings', () => {
 
   it('signedPrekeyMessage binds the key id', () => {
     const key = new Uint8Array(32).fill(2);
-    expect(hex(signedPrekeyMessage(258, key))).toBe(hex(new TextEncoder().encode('DiscordOpus/signed-prekey/v1')) + '00000102' + '02'.repeat(32));
+    expect(hex(signedPrekeyMessage(258, key))).toBe(hex(new TextEncoder().encode('DiscordOpus signed prekey v1')) + '00000102' + '02'.repeat(32));
     expect(() => signedPrekeyMessage(-1, key)).toThrow(RangeError);
     expect(() => signedPrekeyMessage(2 ** 32, key)).toThrow(RangeError);
     expect(() => signedPrekeyMessage(1, new Uint8Array(31))).toThrow(RangeError);

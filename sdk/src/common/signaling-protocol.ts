@@ -98,7 +98,8 @@ export const SIGNALING_PROTOCOL_VERSION = 1;
 
 const encoder = new TextEncoder();
 const AUTH_DOMAIN = encoder.encode('DiscordOpus/signaling-auth/v1');
-const SIGNED_PREKEY_DOMAIN = encoder.encode('DiscordOpus/signed-prekey/v1');
+// Byte-identical to core's X3DH `signedPrekeyMessage` (test/server-prekey-encoding.test.ts checks it).
+const SIGNED_PREKEY_DOMAIN = encoder.encode('DiscordOpus signed prekey v1');
 
 function concatBytes(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
@@ -133,7 +134,8 @@ export function authChallengeMessage(nonce: Uint8Array, origin: string): Uint8Ar
 
 /**
  * The bytes the identity key signs (Ed25519) to vouch for a signed prekey:
- * `"DiscordOpus/signed-prekey/v1" ‖ u32be(keyId) ‖ publicKey (32-byte X25519)`.
+ * `"DiscordOpus signed prekey v1" ‖ u32be(keyId) ‖ publicKey (32-byte X25519)`, the same bytes
+ * core's X3DH signs.
  * Binding the key id stops a server from presenting an old signed prekey under a new id.
  *
  * @throws RangeError when `keyId` is not a uint32 or `publicKey` is not 32 bytes.

@@ -95,7 +95,10 @@ describe('PeerLink', () => {
     expect(a.remoteFingerprint()).toMatch(/^sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$/);
     expect(a.remoteFingerprint()).toBe(sdpFingerprint(sdps.get('bob')!));
     expect(b.remoteFingerprint()).toBe(sdpFingerprint(sdps.get('alice')!));
+    // Each link has its own certificate (werift alone would share one per process).
     expect(a.remoteFingerprint()).not.toBe(b.remoteFingerprint());
+    // Both ends accept frames bigger than werift's 64 KiB default.
+    expect(sdps.get('bob')).toMatch(/^a=max-message-size:262144\r?$/m);
   });
 
   it('refuses the connection when the fingerprint in the SDP was altered (DTLS checks it)', async () => {

@@ -9,7 +9,7 @@ import {
   type DeleteRecord, type EditRecord, type MessagingRecord, type ReactionRecord, type ReceiptRecord, type TextRecord,
 } from '../common/messaging-protocol.ts';
 import {
-  appendSort, conversation, decodeCursor, findMessage, findMessageById, incomingSort, statusAdvances, toView, views,
+  appendSort, conversation, newestFirst, decodeCursor, findMessage, findMessageById, incomingSort, statusAdvances, toView, views,
   type Db, type MessageRow,
 } from './messaging-store.ts';
 import { Outbox } from './outbox.ts';
@@ -189,7 +189,7 @@ export class MessagingService implements MessagingApi, Disposable {
       if (!cursor) throw new AppError('messaging/invalid-cursor', 'The history cursor is not one this client returned; start again without "before".');
       query = query.where((eb) => eb.or([eb('sort', '<', cursor.sort), eb.and([eb('sort', '=', cursor.sort), eb('mid', '<', cursor.mid)])]));
     }
-    const rows = (await query.orderBy('sort', 'desc').orderBy('mid', 'desc').limit(limit + 1).execute());
+    const rows = await newestFirst(query).limit(limit + 1).execute();
     const more = rows.length > limit;
     const page = rows.slice(0, limit).reverse();
     const messages = await views(this.db, page, this.self);
@@ -218,7 +218,7 @@ export class MessagingService implements MessagingApi, Disposable {
     const peers = await this.db.selectFrom('messaging_conversations').select('peer').execute();
     const result: ConversationView[] = [];
     for (const { peer } of peers) {
-      const last = await this.db.selectFrom('messaging_messages').selectAll().where('peer', '=', peer).orderBy('sort', 'desc').orderBy('mid', 'desc').limit(1).executeTakeFirst();
+      const last = await newestFirst(this.db.selectFrom('messaging_messages').selectAll().where('peer', '=', peer)).limit(1).executeTakeFirst();
       const unread = await this.db.selectFrom('messaging_messages').select((eb) => eb.fn.countAll<number>().as('n'))
         .where('peer', '=', peer).where('direction', '=', 'in').where('status', '=', 'received').executeTakeFirstOrThrow();
       const queued = await this.db.selectFrom('messaging_messages').select((eb) => eb.fn.countAll<number>().as('n'))

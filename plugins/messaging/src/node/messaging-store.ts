@@ -67,8 +67,8 @@ export async function conversation(db: Db, peer: UserId): Promise<{ next_seq: nu
 }
 
 async function lastSort(db: Db, peer: UserId): Promise<number | undefined> {
-  const row = await db.selectFrom('messaging_messages').select('sort').where('peer', '=', peer).orderBy('sort', 'desc').limit(1).executeTakeFirst();
-  return row?.sort;
+  const row = await db.selectFrom('messaging_messages').select((eb) => eb.fn.max('sort').as('sort')).where('peer', '=', peer).executeTakeFirst();
+  return row?.sort ?? undefined;
 }
 
 /** A position after everything in the conversation. */
@@ -81,12 +81,20 @@ export async function appendSort(db: Db, peer: UserId, now: number): Promise<num
 export async function incomingSort(db: Db, peer: UserId, seq: number, now: number): Promise<number> {
   const later = await db.selectFrom('messaging_messages').select('sort')
     .where('peer', '=', peer).where('direction', '=', 'in').where('seq', '>', seq)
-    .orderBy('sort', 'asc').limit(1).executeTakeFirst();
+    .orderBy('sort').limit(1).executeTakeFirst();
   if (!later) return appendSort(db, peer, now);
-  const before = await db.selectFrom('messaging_messages').select('sort')
-    .where('peer', '=', peer).where('sort', '<', later.sort)
-    .orderBy('sort', 'desc').limit(1).executeTakeFirst();
-  return before ? (before.sort + later.sort) / 2 : later.sort - 1;
+  const before = await db.selectFrom('messaging_messages').select((eb) => eb.fn.max('sort').as('sort'))
+    .where('peer', '=', peer).where('sort', '<', later.sort).executeTakeFirst();
+  return before?.sort != null ? (before.sort + later.sort) / 2 : later.sort - 1;
+}
+
+/**
+ * Newest first. The kernel's table guard refuses kysely's `desc` (it is a raw SQL node), so the
+ * order is by the negated columns; SQLite then sorts the conversation's rows instead of walking
+ * the index backwards.
+ */
+export function newestFirst<Q extends { orderBy(expr: any): Q }>(query: Q): Q {
+  return query.orderBy((eb: any) => eb.neg(eb.ref('sort'))).orderBy((eb: any) => eb.neg(eb.ref('mid')));
 }
 
 export async function findMessage(db: Db, peer: UserId, id: string): Promise<MessageRow | undefined> {
