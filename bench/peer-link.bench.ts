@@ -4,7 +4,9 @@
  *   connect_p50_ms   connect() on a fresh PeerLink (offer, ICE, DTLS, SCTP) to channel open,
  *                    p50 over 20 sessions; includes the link's own DTLS certificate (~20 ms)
  *   latency_p50_ms / latency_p99_ms   one-way latency of 64-byte messages (echo RTT / 2)
- *   mb_per_s         64 KiB messages, raw (no end-to-end encryption), until the peer has them
+ *   mb_per_s         64 KiB messages, raw (no end-to-end encryption), until the peer has them;
+ *                    also cpu_ms_per_mb_both_ends (CPU of sender + receiver per MB), which a busy
+ *                    machine changes less than wall-clock throughput
  * Baseline, same run: bare werift data channels (no PeerLink) with both ends in this process.
  * Options: --quick (fewer rounds).
  */
@@ -28,7 +30,14 @@ export default async (out: BenchOutput) => {
 
   // ---- baseline: bare werift, one process ----
   const base = await baseline(connectRuns, pings, megabytes);
-  out.line({ case: 'werift-bare-one-process', connect_p50_ms: base.connectP50, latency_p50_ms: base.p50, latency_p99_ms: base.p99, mb_per_s: base.mbps });
+  out.line({
+    case: 'werift-bare-one-process',
+    connect_p50_ms: base.connectP50,
+    latency_p50_ms: base.p50,
+    latency_p99_ms: base.p99,
+    mb_per_s: base.mbps,
+    cpu_ms_per_mb_both_ends: base.cpuMsPerMb,
+  });
 
   // ---- PeerLink, two processes ----
   const child = new PeerChildProcess('bob', 'alice');
@@ -86,22 +95,38 @@ export default async (out: BenchOutput) => {
 
     const chunk = new Uint8Array(64 * 1024).fill(7);
     const count = (megabytes * 1024 * 1024) / chunk.length;
+    const sinkReport = async () => {
+      const report = nextEvent(l.onMessage, (m) => m.channel === 'sink-report', 60_000);
+      await l.send('sink-report', new Uint8Array(0));
+      return JSON.parse(new TextDecoder().decode((await report).data)) as { bytes: number; cpuMs: number };
+    };
+    const before = await sinkReport();
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     for (let i = 0; i < count; i++) await l.send('sink', chunk);
-    const report = nextEvent(l.onMessage, (m) => m.channel === 'sink-report', 60_000);
-    await l.send('sink-report', new Uint8Array(0));
-    const received = Number(new TextDecoder().decode((await report).data));
+    const after = await sinkReport();
     const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    const received = after.bytes - before.bytes;
     const mbps = round(received / 1e6 / seconds);
-    out.line({ case: 'peer-link-two-processes', metric: 'throughput', message_bytes: chunk.length, mib: megabytes, received_bytes: received, mb_per_s: mbps });
+    // CPU time of both ends per MB: what the machine's load does not change much.
+    const cpuMsPerMb = round(((cpu.user + cpu.system) / 1000 + after.cpuMs - before.cpuMs) / (received / 1e6));
+    out.line({ case: 'peer-link-two-processes', metric: 'throughput', message_bytes: chunk.length, mib: megabytes, received_bytes: received, mb_per_s: mbps, cpu_ms_per_mb_both_ends: cpuMsPerMb });
 
     out.summary({
       connect_p50_ms: connectP50,
       latency_p50_ms: p50,
       latency_p99_ms: p99,
       mb_per_s: mbps,
+      cpu_ms_per_mb_both_ends: cpuMsPerMb,
       loadavg_1m: round(loadavg()[0]!),
-      baseline_werift_bare_one_process: { connect_p50_ms: base.connectP50, latency_p50_ms: base.p50, latency_p99_ms: base.p99, mb_per_s: base.mbps },
+      baseline_werift_bare_one_process: {
+        connect_p50_ms: base.connectP50,
+        latency_p50_ms: base.p50,
+        latency_p99_ms: base.p99,
+        mb_per_s: base.mbps,
+        cpu_ms_per_mb_both_ends: base.cpuMsPerMb,
+      },
     });
   } finally {
     await link?.close();
@@ -158,6 +183,7 @@ async function baseline(connectRuns: number, pings: number, megabytes: number) {
     }),
   );
   da.bufferedAmountLowThreshold = 256 * 1024;
+  const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   for (let sent = 0; sent < total; sent += chunk.length) {
     if (da.bufferedAmount > 1024 * 1024) await new Promise<void>((r) => { const s = da.bufferedAmountLow.subscribe(() => { s.unSubscribe(); r(); }); });
@@ -165,7 +191,9 @@ async function baseline(connectRuns: number, pings: number, megabytes: number) {
   }
   await done;
   const mbps = round(total / 1e6 / ((performance.now() - t0) / 1000));
+  const cpu = process.cpuUsage(cpu0);
+  const cpuMsPerMb = round((cpu.user + cpu.system) / 1000 / (total / 1e6));
   await Promise.all([a.close(), b.close()]);
   const sorted = sortNum(latencies);
-  return { connectP50: round(percentile(sortNum(connects), 0.5)), p50: round(percentile(sorted, 0.5)), p99: round(percentile(sorted, 0.99)), mbps };
+  return { connectP50: round(percentile(sortNum(connects), 0.5)), p50: round(percentile(sorted, 0.5)), p99: round(percentile(sorted, 0.99)), mbps, cpuMsPerMb };
 }

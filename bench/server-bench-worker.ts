@@ -2,9 +2,11 @@
  * Child processes for bench/server.bench.ts, so that clients and servers do not share a CPU
  * queue or a heap:
  *   bare-server                 a bare socket.io relay (no auth, no validation): the baseline
- *   conns <url> <n> <auth|bare> opens n idle connections, prints {"ready":n}, holds them until killed
- *   relay <url> <auth|bare> <seconds>           A -> server -> B throughput of 200-byte envelopes
- *   latency <url> <auth|bare> <rate> <seconds>  A -> B -> A ping-pong at `rate` pings/s
+ *   conns <url> <n> <kind>      opens n idle connections, prints {"ready":n}, holds them until killed
+ *   relay <url> <kind> <seconds>           A -> server -> B throughput of 200-byte envelopes
+ *   latency <url> <kind> <rate> <seconds>  A -> B -> A ping-pong at `rate` pings/s
+ * kind: `auth` (our protocol), `bare64` (bare relay, base64url text payloads like ours) or
+ * `bare` (bare relay, payloads as socket.io binary attachments).
  */
 import { createServer } from 'node:http';
 import { generateKeyPairSync, sign } from 'node:crypto';
@@ -19,7 +21,7 @@ const print = (record: unknown) => process.stdout.write(`${JSON.stringify(record
 /** A connected socket and the address others send to (user ID, or socket id for the bare relay). */
 async function open(url: string, kind: string): Promise<{ socket: Socket; address: string }> {
   const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
-  if (kind === 'bare') {
+  if (kind.startsWith('bare')) {
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
       socket.once('connect_error', reject);
@@ -41,13 +43,15 @@ async function open(url: string, kind: string): Promise<{ socket: Socket; addres
 }
 
 function send(socket: Socket, kind: string, to: string, payload: Buffer, onAck?: () => void): void {
-  if (kind === 'bare') socket.emit('m', to, payload);
-  else socket.emit(SignalingEvents.envelope, { to, payload }, onAck ?? (() => undefined));
+  if (kind === 'bare64') socket.emit('m', to, payload.toString('base64url'));
+  else if (kind === 'bare') socket.emit('m', to, payload);
+  else socket.emit(SignalingEvents.envelope, { to, payload: payload.toString('base64url') }, onAck ?? (() => undefined));
 }
 
 function onReceive(socket: Socket, kind: string, handler: (payload: Buffer, from: string) => void): void {
-  if (kind === 'bare') socket.on('m', (payload: Buffer, from: string) => handler(payload, from));
-  else socket.on(SignalingEvents.envelope, (message: { from: string; payload: Buffer }) => handler(message.payload, message.from));
+  if (kind === 'bare64') socket.on('m', (payload: string, from: string) => handler(Buffer.from(payload, 'base64url'), from));
+  else if (kind === 'bare') socket.on('m', (payload: Buffer, from: string) => handler(payload, from));
+  else socket.on(SignalingEvents.envelope, (message: { from: string; payload: string }) => handler(Buffer.from(message.payload, 'base64url'), message.from));
 }
 
 if (mode === 'bare-server') {
@@ -91,12 +95,14 @@ if (mode === 'bare-server') {
   const warm = Date.now() + 1000;
   pump();
   await new Promise((resolve) => setTimeout(resolve, warm - Date.now()));
+  print({ measuring: true });
   const start = performance.now();
   const before = received;
   await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-  const perSecond = ((received - before) * 1000) / (performance.now() - start);
+  const relayed = received - before;
+  const perSecond = (relayed * 1000) / (performance.now() - start);
   stop = true;
-  print({ relay_per_s: Math.round(perSecond) });
+  print({ relay_per_s: Math.round(perSecond), relayed });
   process.exit(0);
 } else if (mode === 'latency') {
   const [url, kind, rate, seconds] = [args[0]!, args[1]!, Number(args[2]), Number(args[3])];

@@ -56,6 +56,13 @@ async function until(child: Child, test: (r: Record<string, unknown>) => boolean
   }
 }
 
+/** CPU time (user + system) a process has used so far, in microseconds. */
+function cpuMicros(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  const ticksPerSecond = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
+  return ((Number(fields[11]) + Number(fields[12])) * 1e6) / ticksPerSecond;
+}
+
 function rssKb(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]);
 }
@@ -85,7 +92,7 @@ async function startBare(): Promise<{ child: Child; url: string }> {
   return { child, url: String(url) };
 }
 
-async function measureConns(kind: 'auth' | 'bare'): Promise<{ conns: number; rss_kb_per_conn: number; rss_mb: number }> {
+async function measureConns(kind: 'auth' | 'bare64'): Promise<{ conns: number; rss_kb_per_conn: number; rss_mb: number }> {
   const server = kind === 'auth' ? await startOurs() : await startBare();
   try {
     // Warm up the code paths (and JIT) with a few connections before the baseline reading.
@@ -107,12 +114,18 @@ async function measureConns(kind: 'auth' | 'bare'): Promise<{ conns: number; rss
   }
 }
 
-async function measureRelay(kind: 'auth' | 'bare'): Promise<{ relay_per_s: number; p50_ms: number | null; p99_ms: number | null; latency_samples: number }> {
+async function measureRelay(kind: 'auth' | 'bare' | 'bare64'): Promise<{ relay_per_s: number; server_cpu_us_per_envelope: number; p50_ms: number | null; p99_ms: number | null; latency_samples: number }> {
   const server = kind === 'auth' ? await startOurs() : await startBare();
   try {
-    const relay = await until(start([worker, 'relay', server.url, kind, String(RELAY_SECONDS)]), (r) => r.relay_per_s !== undefined);
+    const pid = server.child.proc.pid!;
+    const relayer = start([worker, 'relay', server.url, kind, String(RELAY_SECONDS)]);
+    await until(relayer, (r) => r.measuring === true);
+    const cpuBefore = cpuMicros(pid);
+    const relay = await until(relayer, (r) => r.relay_per_s !== undefined);
+    // Server CPU per relayed envelope: a figure that load from other processes does not skew.
+    const cpuPerEnvelope = (cpuMicros(pid) - cpuBefore) / Math.max(1, Number(relay.relayed));
     const latency = await until(start([worker, 'latency', server.url, kind, String(LATENCY_RATE), String(LATENCY_SECONDS)]), (r) => r.p50_ms !== undefined);
-    return { relay_per_s: Number(relay.relay_per_s), p50_ms: latency.p50_ms as number | null, p99_ms: latency.p99_ms as number | null, latency_samples: Number(latency.samples) };
+    return { relay_per_s: Number(relay.relay_per_s), server_cpu_us_per_envelope: Number(cpuPerEnvelope.toFixed(2)), p50_ms: latency.p50_ms as number | null, p99_ms: latency.p99_ms as number | null, latency_samples: Number(latency.samples) };
   } finally {
     await stop(server.child);
   }
@@ -127,14 +140,17 @@ export default async function serverBench(out: BenchOutput): Promise<void> {
   type Relay = Awaited<ReturnType<typeof measureRelay>>;
   const lower = (x: number | null | undefined, y: number | null) => (x == null ? y : y == null ? x : Math.min(x, y));
   const best = (a: Relay | undefined, b: Relay): Relay => ({
-    relay_per_s: Math.max(a?.relay_per_s ?? 0, b.relay_per_s), p50_ms: lower(a?.p50_ms, b.p50_ms), p99_ms: lower(a?.p99_ms, b.p99_ms),
+    relay_per_s: Math.max(a?.relay_per_s ?? 0, b.relay_per_s),
+    server_cpu_us_per_envelope: Math.min(a?.server_cpu_us_per_envelope ?? Infinity, b.server_cpu_us_per_envelope), p50_ms: lower(a?.p50_ms, b.p50_ms), p99_ms: lower(a?.p99_ms, b.p99_ms),
     latency_samples: Math.max(a?.latency_samples ?? 0, b.latency_samples),
   });
   let bareRelay: Relay | undefined;
   let relay: Relay | undefined;
   for (let round = 0; round < ROUNDS; round++) {
-    const bare = await measureRelay('bare');
-    out.line({ part: 'relay', round, server: 'bare socket.io', ...bare });
+    const bare = await measureRelay('bare64');
+    out.line({ part: 'relay', round, server: 'bare socket.io (base64url payloads, the baseline)', ...bare });
+    // The same bare relay with binary attachments: why the protocol carries payloads as text.
+    out.line({ part: 'relay', round, server: 'bare socket.io (binary attachments)', ...(await measureRelay('bare')) });
     const ours = await measureRelay('auth');
     out.line({ part: 'relay', round, server: 'discordopus', ...ours });
     bareRelay = best(bareRelay, bare);
@@ -142,7 +158,7 @@ export default async function serverBench(out: BenchOutput): Promise<void> {
   }
   if (!bareRelay || !relay) throw new Error('no relay rounds');
 
-  const bareConns = await measureConns('bare');
+  const bareConns = await measureConns('bare64');
   out.line({ part: 'connections', server: 'bare socket.io', ...bareConns });
   const conns = await measureConns('auth');
   out.line({ part: 'connections', server: 'discordopus (authenticated)', ...conns });
@@ -154,6 +170,9 @@ export default async function serverBench(out: BenchOutput): Promise<void> {
     relay_per_s: relay.relay_per_s,
     baseline_relay_per_s: bareRelay.relay_per_s,
     ratio: Number((relay.relay_per_s / bareRelay.relay_per_s).toFixed(3)),
+    server_cpu_us_per_envelope: relay.server_cpu_us_per_envelope,
+    baseline_server_cpu_us_per_envelope: bareRelay.server_cpu_us_per_envelope,
+    cpu_ratio: Number((bareRelay.server_cpu_us_per_envelope / relay.server_cpu_us_per_envelope).toFixed(3)),
     p50_ms: relay.p50_ms,
     p99_ms: relay.p99_ms,
     baseline_p50_ms: bareRelay.p50_ms,

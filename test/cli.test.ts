@@ -17,7 +17,8 @@ const profileA = path.join(dir, 'alice');
 const profileB = path.join(dir, 'bob');
 const profileC = path.join(dir, 'restored');
 const PASS = 'cli test passphrase';
-const TIMEOUT = 240_000;
+// Generous: each run pays tsx start-up and a real scrypt (N=2^17) on a shared, loaded 2-core machine.
+const TIMEOUT = 600_000;
 
 interface Run {
   code: number | null;

@@ -131,9 +131,11 @@ afterEach(async () => {
 
 /** Waits for the status of message `id` at `side` to reach `status` (event-driven). */
 async function status(side: Side, id: string, wanted: MessageView['status']): Promise<void> {
-  const now = await side.api.message(id);
-  if (now?.status === wanted) return;
-  await nextEvent(side.api.onDidChange, (c) => c.kind === 'status' && c.id === id && c.status === wanted, 20_000);
+  // Subscribe before looking, so a change between the two is not missed.
+  const next = nextEvent(side.api.onDidChange, (c) => c.kind === 'status' && c.id === id && c.status === wanted, 20_000);
+  next.catch(() => undefined);
+  if ((await side.api.message(id))?.status === wanted) return;
+  await next;
 }
 
 async function texts(side: Side): Promise<(string | null)[]> {
@@ -165,8 +167,9 @@ describe('messaging plugin: delivery', () => {
   it('keeps a message queued while the peer is offline and delivers it when the link comes up', async () => {
     const { alice, bob } = await pair();
     bob.channels.online = false;
+    const failed = nextEvent(alice.api.onDidChange, (c) => c.kind === 'status' && c.error?.code === 'channels/peer-unreachable', 20_000);
     const sent = await alice.api.sendText(BOB, 'are you there?');
-    await nextEvent(alice.api.onDidChange, (c) => c.kind === 'status' && c.id === sent.id && c.error?.code === 'channels/peer-unreachable', 20_000);
+    await failed;
     expect(await alice.api.message(sent.id)).toMatchObject({ status: 'queued', error: { code: 'channels/peer-unreachable' } });
     expect(await alice.api.conversations()).toMatchObject([{ peer: BOB, queued: 1 }]);
     bob.channels.online = true;
@@ -179,9 +182,10 @@ describe('messaging plugin: delivery', () => {
   it('survives a restart of the sender before delivery (persistent outbox)', async () => {
     const { alice, bob } = await pair();
     bob.channels.online = false;
+    const failed = nextEvent(alice.api.onDidChange, (c) => c.kind === 'status' && c.error !== undefined, 20_000);
     const first = await alice.api.sendText(BOB, 'one');
     const second = await alice.api.sendText(BOB, 'two');
-    await nextEvent(alice.api.onDidChange, (c) => c.kind === 'status' && c.id === second.id && c.error !== undefined, 20_000).catch(() => undefined);
+    await failed;
     await stopSide(alice);
     await alice.profile.reopen();
     bob.channels.online = true;
@@ -194,8 +198,9 @@ describe('messaging plugin: delivery', () => {
   it('shows a message once when the transport delivers it twice (lost confirmation, retry)', async () => {
     const { alice, bob } = await pair();
     alice.channels.loseAcks = 1;
+    const failed = nextEvent(alice.api.onDidChange, (c) => c.kind === 'status' && c.error !== undefined, 20_000);
     const sent = await alice.api.sendText(BOB, 'only once');
-    await nextEvent(alice.api.onDidChange, (c) => c.kind === 'status' && c.id === sent.id && c.error !== undefined, 20_000).catch(() => undefined);
+    await failed;
     await alice.api.flush(BOB);
     await status(alice, sent.id, 'delivered');
     expect(alice.channels.sent).toBeGreaterThanOrEqual(2);

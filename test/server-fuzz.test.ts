@@ -36,7 +36,7 @@ function deep(depth: number, leaf: unknown): unknown {
 const rawGarbage = [
   '2[', '2["auth"', '2{"a":1}', '9', '5-0["auth",{"_placeholder":true,"num":0}]', '51-["x",{"_placeholder":true,"num":7}]',
   '2/admin,["x"]', '0/nsp,', '2["connect"]', '2[null]', '2[1,2,3]', '3["ack"]', `2${'['.repeat(60_000)}`, `2["${'x'.repeat(70_000)}"]`,
-  '2["envelope",{"to":"do1","payload":{"_placeholder":true,"num":0}}]', '2["__proto__",{"constructor":{"prototype":{"x":1}}}]',
+  '2["envelope",{"to":"do1","payload":{"_placeholder":true,"num":0}}]', '451-["envelope",{"payload":{"_placeholder":true,"num":0}}]', '2["__proto__",{"constructor":{"prototype":{"x":1}}}]',
 ];
 
 async function rawAuthed(): Promise<Socket> {
@@ -88,7 +88,7 @@ describe('fuzzing a live server', () => {
           else if (kind === 1) socket.emit(event, deep(1 + next(1500), 'x'));
           else if (kind === 2) socket.emit(event, 'y'.repeat(next(90_000)));
           else if (kind === 3) socket.emit(event, Buffer.alloc(next(80_000)));
-          else if (kind === 4) for (let i = 0; i < 50; i++) socket.emit(SignalingEvents.envelope, { to: alice.userId, payload: Buffer.alloc(10) });
+          else if (kind === 4) for (let i = 0; i < 50; i++) socket.emit(SignalingEvents.envelope, { to: alice.userId, payload: 'AAAAAAAAAAAAAA' });
           else if (kind === 5) socket.emit(event, values[next(values.length)], values[next(values.length)], () => undefined);
           else socket.emit(event, values[next(values.length)], () => undefined);
           sent += kind === 4 ? 50 : 1;

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
 import { z } from 'zod';
 import {
-  SignalingErrorCodes, SignalingEvents, SignalingLimits, authChallengeMessage, authChallengeSchema, authResponseSchema, nextEvent, prekeyUploadSchema, type PresenceUpdate,
+  SignalingErrorCodes, SignalingEvents, SignalingLimits, authChallengeMessage, authChallengeSchema, authResponseSchema, base64urlLength, nextEvent, prekeyUploadSchema, type PresenceUpdate,
   type SignalingErrorMessage,
 } from '@discordopus/sdk';
 import type { SignalingClient } from '../core/src/node/signaling/signaling-client.ts';
@@ -124,12 +124,18 @@ describe('routing', () => {
     await expect(alice.send(bob.userId, new Uint8Array(1025))).rejects.toMatchObject({ code: SignalingErrorCodes.payloadTooLarge });
     await expect(alice.send(bob.userId, new Uint8Array(SignalingLimits.maxPayloadBytes + 1))).rejects.toMatchObject({ code: SignalingErrorCodes.payloadTooLarge });
     expect(await alice.send(bob.userId, new Uint8Array(1024))).toBe('delivered');
+    // Over the protocol maximum on the wire (still inside one frame): a clear error, not a drop.
+    const { socket } = await rawAuthed();
+    expect(await socket.emitWithAck(SignalingEvents.envelope, { to: bob.userId, payload: 'A'.repeat(base64urlLength(SignalingLimits.maxPayloadBytes) + 1) })).toMatchObject({
+      ok: false, error: { code: SignalingErrorCodes.payloadTooLarge },
+    });
+    socket.close();
   });
 
   it('rejects malformed envelopes', async () => {
     const { socket } = await rawAuthed();
     const to = makeIdentity().userId;
-    for (const bad of [{ to }, { to, payload: 'text' }, { to: 'x', payload: new Uint8Array(1) }, { to, payload: new Uint8Array(1), extra: 1 }, [to], null]) {
+    for (const bad of [{ to }, { to, payload: 'not base64!' }, { to, payload: 'abcde' }, { to, payload: new Uint8Array(1) }, { to: 'x', payload: 'AA' }, { to, payload: 'AA', extra: 1 }, [to], null]) {
       expect(await socket.emitWithAck(SignalingEvents.envelope, bad)).toMatchObject({ ok: false, error: { code: SignalingErrorCodes.invalidMessage } });
     }
     socket.close();
@@ -198,7 +204,7 @@ describe('hostile input', () => {
   it('answers unknown events, missing acks and extra arguments with errors and keeps serving', async () => {
     const { socket, errors } = await rawAuthed();
     expect(await socket.emitWithAck('admin:list-users', {})).toMatchObject({ ok: false, error: { code: SignalingErrorCodes.unknownEvent } });
-    expect(await socket.emitWithAck(SignalingEvents.envelope, { to: makeIdentity().userId, payload: new Uint8Array(1) }, 'extra')).toMatchObject({
+    expect(await socket.emitWithAck(SignalingEvents.envelope, { to: makeIdentity().userId, payload: 'AA' }, 'extra')).toMatchObject({
       ok: false, error: { code: SignalingErrorCodes.invalidMessage },
     });
     const errorArrived = new Promise((resolve) => socket.once(SignalingEvents.error, resolve));

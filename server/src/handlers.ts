@@ -1,7 +1,7 @@
 import type { Server as IoServer, Socket } from 'socket.io';
 import type { Logger } from 'pino';
 import {
-  SignalingEvents, SignalingErrorCodes, SignalingLimits, authChallengeMessage, authResponseSchema, envelopeSendSchema,
+  SignalingEvents, SignalingErrorCodes, SignalingLimits, authChallengeMessage, authResponseSchema, base64urlByteLength, envelopeSendWireSchema,
   prekeyBundleSchema, prekeyFetchSchema, prekeyUploadSchema, presenceSubscribeSchema, signedPrekeyMessage, userIdFromPublicKey,
   type SignalingErrorMessage, type UserId,
 } from '@discordopus/sdk';
@@ -44,7 +44,8 @@ export interface ServerContext {
 
 export type Result = ({ ok: true } & Record<string, unknown>) | { ok: false; error: SignalingErrorMessage };
 export type Reply = (result: Result) => void;
-export type Handler = (conn: ConnectionState, input: unknown) => Promise<Result>;
+/** Synchronous where it can be (the relay hot path), a promise where it waits on a store or Redis. */
+export type Handler = (conn: ConnectionState, input: unknown) => Result | Promise<Result>;
 
 const failure = (code: string, message: string): Result => ({ ok: false, error: { code, message } });
 
@@ -60,8 +61,8 @@ export function createEventHandlers(ctx: ServerContext): Map<string, Handler> {
   const { io, limits, metrics, store, log } = ctx;
   const handlers = new Map<string, Handler>();
 
-  const authenticated = (handler: (conn: ConnectionState & { userId: UserId; publicKey: Uint8Array }, input: unknown) => Promise<Result>): Handler =>
-    async (conn, input) => {
+  const authenticated = (handler: (conn: ConnectionState & { userId: UserId; publicKey: Uint8Array }, input: unknown) => Result | Promise<Result>): Handler =>
+    (conn, input) => {
       if (!conn.userId || !conn.publicKey) return failure(SignalingErrorCodes.authRequired, 'Authenticate first: answer the auth challenge.');
       return handler(conn as ConnectionState & { userId: UserId; publicKey: Uint8Array }, input);
     };
@@ -94,6 +95,8 @@ export function createEventHandlers(ctx: ServerContext): Map<string, Handler> {
     if (!verifyEd25519(publicKey, authChallengeMessage(nonce, origin), signature)) {
       return refuseAuth(conn, 'signature', SignalingErrorCodes.badSignature, 'The challenge signature does not verify with this identity key.');
     }
+    // The auth timeout may have fired while we verified; a closed socket must not join rooms.
+    if (!conn.socket.connected) return failure(SignalingErrorCodes.authTimeout, 'The connection closed before authentication finished.');
     const userId = userIdFromPublicKey(publicKey);
     conn.userId = userId;
     conn.publicKey = Uint8Array.from(publicKey);
@@ -123,30 +126,34 @@ export function createEventHandlers(ctx: ServerContext): Map<string, Handler> {
     return ctx.presence.onlineAmong(userIds);
   };
 
-  handlers.set(SignalingEvents.envelope, authenticated(async (conn, input) => {
-    const parsed = envelopeSendSchema.safeParse(input);
+  handlers.set(SignalingEvents.envelope, authenticated((conn, input) => {
+    const parsed = envelopeSendWireSchema.safeParse(input);
     if (!parsed.success) {
-      if (parsed.error.issues.some((i) => i.path[0] === 'payload') && input && (input as { payload?: unknown }).payload instanceof Uint8Array) {
+      if (parsed.error.issues.some((i) => i.path[0] === 'payload' && i.code === 'too_big')) {
         return failure(SignalingErrorCodes.payloadTooLarge, `Envelope payloads are limited to ${limits.maxPayloadBytes} bytes.`);
       }
       return invalid(parsed.error);
     }
     const { to, payload } = parsed.data;
-    if (payload.length > limits.maxPayloadBytes) {
+    const bytes = base64urlByteLength(payload.length);
+    if (bytes > limits.maxPayloadBytes) {
       return failure(SignalingErrorCodes.payloadTooLarge, `Envelope payloads are limited to ${limits.maxPayloadBytes} bytes.`);
     }
     const room = userRoom(to);
-    // The sender's own connection is skipped: sending to yourself reaches your other devices.
+    const deliver = (online: boolean): Result => {
+      if (!online) {
+        metrics.envelopes.inc({ status: 'offline' });
+        return { ok: true, status: 'offline' };
+      }
+      // The sender's own connection is skipped: sending to yourself reaches your other devices.
+      conn.socket.to(room).emit(SignalingEvents.envelope, { from: conn.userId, payload });
+      metrics.envelopes.inc({ status: 'delivered' });
+      metrics.bytesRelayed.inc(bytes);
+      return { ok: true, status: 'delivered' };
+    };
     const local = localCount(room) - (to === conn.userId ? 1 : 0);
-    const online = local > 0 || (ctx.clustered && (await ctx.presence.isOnline(to)));
-    if (!online) {
-      metrics.envelopes.inc({ status: 'offline' });
-      return { ok: true, status: 'offline' };
-    }
-    conn.socket.to(room).emit(SignalingEvents.envelope, { from: conn.userId, payload });
-    metrics.envelopes.inc({ status: 'delivered' });
-    metrics.bytesRelayed.inc(payload.length);
-    return { ok: true, status: 'delivered' };
+    if (local > 0 || !ctx.clustered) return deliver(local > 0);
+    return ctx.presence.isOnline(to).then(deliver);
   }));
 
   handlers.set(SignalingEvents.uploadPrekeys, authenticated(async (conn, input) => {

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import { z } from 'zod';
 import {
-  SignalingEvents, SignalingErrorCodes, SIGNALING_PROTOCOL_VERSION, SignalingLimits, authChallengeSchema, isAppError, signalingOrigin, type SignalingErrorMessage,
+  SignalingEvents, SignalingErrorCodes, SIGNALING_PROTOCOL_VERSION, SignalingLimits, authChallengeSchema, base64urlLength, isAppError, signalingOrigin, type SignalingErrorMessage,
 } from '@discordopus/sdk';
 import { defaultLimits, type ServerLimits, type SignalingServerOptions } from './options.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -18,7 +18,7 @@ import { MemoryPrekeyStore, type PrekeyStore } from './prekey-store.ts';
 import { SqlitePrekeyStore } from './sqlite-prekey-store.ts';
 import { RedisPrekeyStore } from './redis-prekey-store.ts';
 import { LocalPresence, RedisPresence } from './presence.ts';
-import { createEventHandlers, type ConnectionState, type Reply, type ServerContext } from './handlers.ts';
+import { createEventHandlers, type ConnectionState, type Reply, type Result, type ServerContext } from './handlers.ts';
 import { watchRoom } from './rooms.ts';
 
 export interface SignalingServer {
@@ -62,9 +62,9 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   const io = new IoServer(http, {
     transports: ['websocket'],
     serveClient: false,
-    // One frame holds at most an envelope payload (the protocol maximum, so that payloads over a
-    // lower configured cap get a clear error) or a prekey upload (~20 KB of base64 text).
-    maxHttpBufferSize: SignalingLimits.maxPayloadBytes + 4096,
+    // One frame holds at most an envelope (the protocol maximum in base64url, so that payloads
+    // over a lower configured cap get a clear error) or a prekey upload (~20 KB of text).
+    maxHttpBufferSize: base64urlLength(SignalingLimits.maxPayloadBytes) + 4096,
     perMessageDeflate: false,
     httpCompression: false,
     connectTimeout: limits.authTimeoutMs,
@@ -198,18 +198,23 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       const handler = typeof event === 'string' ? handlers.get(event) : undefined;
       if (!handler) return fail(SignalingErrorCodes.unknownEvent, 'Unknown event.');
       if (args.length !== 1) return fail(SignalingErrorCodes.invalidMessage, 'Expected exactly one argument and an acknowledgement callback.');
-      const run = handler(conn, args[0]).then(
-        (result) => {
-          if (result.ok) reply(result);
-          else fail(result.error.code, result.error.message);
-        },
-        (error: unknown) => {
-          if (isAppError(error)) return fail(error.code, error.message);
-          log.error({ err: String(error), event }, 'handler failed');
-          reply({ ok: false, error: { code: SignalingErrorCodes.internal, message: 'The server failed to handle this event; retry later.' } });
-        },
-      );
-      track(run);
+      const done = (result: Result) => {
+        if (result.ok) reply(result);
+        else fail(result.error.code, result.error.message);
+      };
+      const crashed = (error: unknown) => {
+        if (isAppError(error)) return fail(error.code, error.message);
+        log.error({ err: String(error), event }, 'handler failed');
+        reply({ ok: false, error: { code: SignalingErrorCodes.internal, message: 'The server failed to handle this event; retry later.' } });
+      };
+      let result: Result | Promise<Result>;
+      try {
+        result = handler(conn, args[0]);
+      } catch (error) {
+        return crashed(error);
+      }
+      if (result instanceof Promise) track(result.then(done, crashed));
+      else done(result);
     });
   });
 

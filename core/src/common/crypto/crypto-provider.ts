@@ -32,7 +32,7 @@ export interface CryptoProvider {
   sha256(data: Uint8Array): Uint8Array;
   sha512(data: Uint8Array): Uint8Array;
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
-  /** RFC 5869 HKDF with SHA-256. */
+  /** RFC 5869 HKDF with SHA-256. `info` at most 1024 bytes, `length` at most 255·32 (RangeError). */
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
 
   ed25519GenerateKeyPair(): KeyPair;
@@ -58,6 +58,9 @@ export interface CryptoProvider {
   /** AEAD open. @throws CryptoError `crypto/auth-failed` when the tag does not verify. */
   aeadOpen(algorithm: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, associatedData?: Uint8Array): Uint8Array;
 
-  /** scrypt (memory-hard KDF). `onProgress` receives 0..1 where the backend can report it. */
+  /**
+   * scrypt (memory-hard KDF). `onProgress` receives 0..1: noble reports as it goes, node:crypto
+   * (thread pool, no progress) reports 0 at the start and 1 at the end.
+   */
   scrypt(password: Uint8Array, salt: Uint8Array, params: ScryptParams, onProgress?: (fraction: number) => void): Promise<Uint8Array>;
 }

@@ -8,7 +8,7 @@ import { scryptAsync } from '@noble/hashes/scrypt.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import type { AeadAlgorithm, CryptoProvider, KeyPair, ScryptParams } from './crypto-provider.ts';
 import { CryptoError } from './crypto-error.ts';
-import { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, HKDF_SHA256_MAX, aeadArg, bytesArg, lengthArg, scryptArg, scryptMemory } from './provider-checks.ts';
+import { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, HKDF_SHA256_MAX, aeadArg, hkdfInfoArg, bytesArg, lengthArg, scryptArg, scryptMemory } from './provider-checks.ts';
 
 const EMPTY = new Uint8Array(0);
 
@@ -34,7 +34,7 @@ export class NobleCryptoProvider implements CryptoProvider {
 
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
     const fn = 'hkdfSha256';
-    return hkdf(sha256, bytesArg(fn, 'ikm', ikm), bytesArg(fn, 'salt', salt), bytesArg(fn, 'info', info), lengthArg(fn, 'length', length, HKDF_SHA256_MAX));
+    return hkdf(sha256, bytesArg(fn, 'ikm', ikm), bytesArg(fn, 'salt', salt), hkdfInfoArg(fn, info), lengthArg(fn, 'length', length, HKDF_SHA256_MAX));
   }
 
   ed25519GenerateKeyPair(): KeyPair {
@@ -74,7 +74,8 @@ export class NobleCryptoProvider implements CryptoProvider {
   }
 
   ed25519SecretToX25519(secretKey: Uint8Array): Uint8Array {
-    return ed25519.utils.toMontgomerySecret(bytesArg('ed25519SecretToX25519', 'secretKey', secretKey, 32));
+    // slice: noble may return a view into the SHA-512 output, whose other half is secret too.
+    return ed25519.utils.toMontgomerySecret(bytesArg('ed25519SecretToX25519', 'secretKey', secretKey, 32)).slice();
   }
 
   x25519GenerateKeyPair(): KeyPair {

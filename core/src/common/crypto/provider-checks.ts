@@ -22,6 +22,14 @@ export function aeadArg(fn: string, algorithm: unknown): AeadAlgorithm {
 
 /** HKDF-SHA256 can expand to at most 255 blocks of 32 bytes. */
 export const HKDF_SHA256_MAX = 255 * 32;
+/** node:crypto's hkdf refuses longer info; both backends refuse it so they stay interchangeable. */
+export const HKDF_INFO_MAX = 1024;
+
+export function hkdfInfoArg(fn: string, info: unknown): Uint8Array {
+  const bytes = bytesArg(fn, 'info', info);
+  if (bytes.length > HKDF_INFO_MAX) throw new RangeError(`${fn}: info must be at most ${HKDF_INFO_MAX} bytes, got ${bytes.length}`);
+  return bytes;
+}
 export const AEAD_KEY_BYTES = 32;
 export const AEAD_NONCE_BYTES = 12;
 export const AEAD_TAG_BYTES = 16;

@@ -1,7 +1,7 @@
 import type { CryptoProvider, KeyPair } from '../crypto/crypto-provider.ts';
 import { CryptoError } from '../crypto/crypto-error.ts';
 import { ByteReader, ByteWriter } from '../crypto/byte-codec.ts';
-import { equalBytes, utf8 } from '../crypto/bytes.ts';
+import { equalBytes, utf8, writeU32BE } from '../crypto/bytes.ts';
 
 /**
  * Signal's Double Ratchet (https://signal.org/docs/specifications/doubleratchet/) as pure
@@ -172,12 +172,15 @@ export function hasRatchetReceived(state: RatchetState): boolean {
 
 export function encodeRatchetHeader(header: RatchetHeader): Uint8Array {
   const out = new Uint8Array(RATCHET_HEADER_BYTES);
-  const view = new DataView(out.buffer);
   out[0] = RATCHET_VERSION;
   out.set(header.ratchetKey, 1);
-  view.setUint32(33, header.previousChainLength);
-  view.setUint32(37, header.n);
+  writeU32BE(out, 33, header.previousChainLength);
+  writeU32BE(out, 37, header.n);
   return out;
+}
+
+function readU32(bytes: Uint8Array, offset: number): number {
+  return ((bytes[offset]! << 24) | (bytes[offset + 1]! << 16) | (bytes[offset + 2]! << 8) | bytes[offset + 3]!) >>> 0;
 }
 
 /** @throws CryptoError `crypto/malformed` or `crypto/unsupported-version`. */
@@ -186,8 +189,7 @@ export function decodeRatchetHeader(bytes: Uint8Array): RatchetHeader {
   if (bytes[0] !== RATCHET_VERSION) {
     throw new CryptoError('crypto/unsupported-version', `The message uses format version ${bytes[0]}, which this version of DiscordOpus cannot read; update the app.`);
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return { ratchetKey: bytes.slice(1, 33), previousChainLength: view.getUint32(33), n: view.getUint32(37) };
+  return { ratchetKey: bytes.slice(1, 33), previousChainLength: readU32(bytes, 33), n: readU32(bytes, 37) };
 }
 
 function seal(crypto: CryptoProvider, messageKey: Uint8Array, associatedData: Uint8Array, header: Uint8Array, plaintext: Uint8Array): Uint8Array {
@@ -282,8 +284,9 @@ export function ratchetDecrypt(crypto: CryptoProvider, state: RatchetState, mess
   const d: Draft = { s: { ...state }, skippedCopied: false };
   dropExpired(d, nowMs);
 
-  const id = skippedId(header.ratchetKey, header.n);
-  const skippedKey = d.s.skipped.get(id);
+  // Building the id costs more than the lookup; most sessions have no skipped keys.
+  const id = d.s.skipped.size > 0 ? skippedId(header.ratchetKey, header.n) : '';
+  const skippedKey = d.s.skipped.size > 0 ? d.s.skipped.get(id) : undefined;
   if (skippedKey !== undefined) {
     const plaintext = open(crypto, skippedKey.messageKey, state.associatedData, message);
     mutableSkipped(d).delete(id);

@@ -68,6 +68,7 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
   private readonly subscriptions = new DisposableCollection();
   private readonly inFlight = new Set<Promise<unknown>>();
   private closed = false;
+  private readonly handled: number[] = [];
   private openGate!: () => void;
   // Records are received (decrypted, committed, acknowledged) from the start, but handed to
   // handlers only once the plugins have registered theirs.
@@ -257,17 +258,17 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
       record = decodeChannelRecord(entry.plaintext);
     } catch (error) {
       this.drop(entry.from, error);
-      this.track(this.options.sessions.removeFromInbox(entry.inboxId));
+      this.removeLater(entry.inboxId);
       return;
     }
     this.setLink(entry.from, 'connected');
     if (record.kind === 'ack') {
       this.pending.get(`${entry.from}:${toHex(record.messageId)}`)?.resolve();
-      this.track(this.options.sessions.removeFromInbox(entry.inboxId));
+      this.removeLater(entry.inboxId);
       return;
     }
     if (record.channel.startsWith(KERNEL_PREFIX)) {
-      this.track(this.options.sessions.removeFromInbox(entry.inboxId));
+      this.removeLater(entry.inboxId);
       if (record.channel === PEER_SIGNAL_CHANNEL && this.peers) this.track(this.peers.handleSignal(entry.from, parseJson(record.data)));
       return;
     }
@@ -277,8 +278,16 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
       await this.gate;
       if (this.closed) return; // left in the inbox for the next run
       await this.dispatch(message);
-      await this.options.sessions.removeFromInbox(entry.inboxId);
+      this.removeLater(entry.inboxId);
     }));
+  }
+
+  /** Deletes handled inbox rows in one statement per turn of the event loop. */
+  private removeLater(inboxId: number | undefined): void {
+    if (inboxId === undefined) return;
+    this.handled.push(inboxId);
+    if (this.handled.length > 1) return;
+    this.track(new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.options.sessions.removeFromInbox(this.handled.splice(0))));
   }
 
   private async dispatch(message: PeerMessage): Promise<void> {

@@ -2,7 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { AppError, isAppError } from '@discordopus/sdk';
-import type { Logger } from '@discordopus/sdk';
+import type { Logger, PluginDefinition } from '@discordopus/sdk';
 import type { ClientProgress, DiscordOpusClient } from '../client/create-client.ts';
 import { contactToJson } from '../daemon/contact-json.ts';
 import type { ContactJson } from '../daemon/contact-json.ts';
@@ -10,6 +10,9 @@ import type { UnixSocketTransport } from '../daemon/unix-socket-transport.ts';
 import { ExitCode, exitCodeFor } from './exit-codes.ts';
 import { readPassphrase } from './passphrase-prompt.ts';
 import { ProgressLine } from './progress-line.ts';
+import type { CommandContext } from './commands/command-context.ts';
+import { register as registerSend } from './commands/send.ts';
+import { register as registerListen } from './commands/listen.ts';
 
 interface GlobalOptions {
   profile: string;
@@ -222,13 +225,18 @@ function buildProgram(): Command {
       await runDaemon(g, typeof g.socket === 'string' ? g.socket : path.join(g.profile, 'daemon.sock'));
     });
 
+  const commandContext: CommandContext = { sub, globals, withClient: (g, options, fn) => withClient(g, fn, options) };
+  registerSend(program, commandContext);
+  registerListen(program, commandContext);
+
   return program;
 }
 
 async function runDaemon(g: GlobalOptions, socketPath: string): Promise<void> {
   const { createLogger, RpcServer, UnixSocketTransport, clientRpcMethods } = await runtime();
   const logger = createLogger({ level: process.env.DEBUG ? 'debug' : 'info', name: 'discordopus-daemon', destination: 2 });
-  const client = await open(g, await readPassphrase({ envVar: PASSPHRASE_ENV, prompt: `Passphrase for ${g.profile}: ` }), { connectSignaling: true }, logger);
+  const { firstPartyPlugins } = await import('../client/first-party-plugins.ts');
+  const client = await open(g, await readPassphrase({ envVar: PASSPHRASE_ENV, prompt: `Passphrase for ${g.profile}: ` }), { connectSignaling: true, plugins: firstPartyPlugins() }, logger);
   const rpc = new RpcServer(clientRpcMethods(client), logger);
   let transport: UnixSocketTransport;
   try {
@@ -248,13 +256,13 @@ async function runDaemon(g: GlobalOptions, socketPath: string): Promise<void> {
   await client.close();
 }
 
-async function withClient(g: GlobalOptions, fn: (client: DiscordOpusClient) => Promise<void>): Promise<void> {
+async function withClient(g: GlobalOptions, fn: (client: DiscordOpusClient) => Promise<void>, options: { connectSignaling?: boolean; plugins?: PluginDefinition[] } = {}): Promise<void> {
   const { profileExists } = await runtime();
   if (!profileExists(g.profile)) {
     throw new AppError('storage/no-profile', `There is no profile in ${g.profile}. Create one with "discordopus init", or pass --profile.`);
   }
   const passphrase = await readPassphrase({ envVar: PASSPHRASE_ENV, prompt: `Passphrase for ${g.profile}: ` });
-  const client = await open(g, passphrase, {});
+  const client = await open(g, passphrase, options);
   try {
     await fn(client);
   } finally {
@@ -262,7 +270,7 @@ async function withClient(g: GlobalOptions, fn: (client: DiscordOpusClient) => P
   }
 }
 
-async function open(g: GlobalOptions, passphrase: string, options: { create?: boolean; displayName?: string; connectSignaling?: boolean }, logger?: Logger): Promise<DiscordOpusClient> {
+async function open(g: GlobalOptions, passphrase: string, options: { create?: boolean; displayName?: string; connectSignaling?: boolean; plugins?: PluginDefinition[] }, logger?: Logger): Promise<DiscordOpusClient> {
   const { createClient } = await runtime();
   const progress = new ProgressLine();
   try {

@@ -58,6 +58,12 @@ describe('createClient', () => {
     expect(existsSync(path.join(dir, 'profile.json'))).toBe(false);
   });
 
+  it('refuses a server address that is not a URL before opening anything', async () => {
+    const dir = path.join(temp.dir, 'bad-url');
+    expect(await code(createClient({ profileDir: dir, passphrase: 'x', crypto, create: true, serverUrl: 'localhost:3000' }))).toBe('signaling/invalid-url');
+    expect(existsSync(dir)).toBe(false);
+  });
+
   it('refuses a display name that is too long', async () => {
     expect(await code(client({ displayName: 'x'.repeat(65) }))).toBe('identity/invalid-display-name');
   });

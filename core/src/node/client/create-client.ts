@@ -15,9 +15,9 @@ import type { BackupContents, BackupKdfParams } from '../identity/identity-backu
 import { computeSafetyNumber } from '../identity/safety-number.ts';
 import type { SafetyNumber } from '../identity/safety-number.ts';
 import { UnconnectedChannels } from './unconnected-channels.ts';
-import { SignalingClient } from '../signaling/signaling-client.ts';
+import type { SignalingClient } from '../signaling/signaling-client.ts';
 import { SignalingPresence } from './signaling-presence.ts';
-import { createSecureChannels, type ConnectedChannels } from '../channels/connect-secure-channels.ts';
+import type { ConnectedChannels } from '../channels/connect-secure-channels.ts';
 import type { PeerRouteOptions } from '../channels/peer-route.ts';
 
 /** Owner under which the kernel's own tables are migrated (see docs/identity.md). */
@@ -97,6 +97,7 @@ export interface DiscordOpusClient {
  * @throws AppError `storage/wrong-passphrase`, `storage/no-profile`, `identity/no-identity`
  */
 export async function createClient(options: ClientOptions): Promise<DiscordOpusClient> {
+  if (options.serverUrl !== undefined) checkServerUrl(options.serverUrl);
   const crypto = options.crypto ?? new NodeCryptoProvider();
   const logger = options.logger ?? createLogger({ level: 'warn', name: 'discordopus' });
   const profile = await openProfileDatabase({
@@ -156,7 +157,8 @@ async function startOnProfile(options: ClientOptions, profile: ProfileDatabase, 
   }
   // Connected: end-to-end encrypted channels over the server's relay; otherwise the honest stub.
   const connected: ConnectedChannels | undefined = options.serverUrl !== undefined && options.connectSignaling
-    ? await createSecureChannels({ serverUrl: options.serverUrl, db, crypto, keyring, contacts, logger, ...(options.peerLinks ? { peerLinks: options.peerLinks } : {}) })
+    // Loaded only when connecting, so one-shot CLI commands do not pay for socket.io and sessions.
+    ? await (await import('../channels/connect-secure-channels.ts')).createSecureChannels({ serverUrl: options.serverUrl, db, crypto, keyring, contacts, logger, ...(options.peerLinks ? { peerLinks: options.peerLinks } : {}) })
     : undefined;
   const channels = connected?.channels ?? new UnconnectedChannels(options.serverUrl);
   const kernel = await startKernelOrDisconnect(connected, () => Kernel.start({
@@ -254,6 +256,18 @@ async function startKernelOrDisconnect(connected: ConnectedChannels | undefined,
   } catch (error) {
     await connected?.close();
     throw error;
+  }
+}
+
+function checkServerUrl(url: string): void {
+  let parsed: URL | undefined;
+  try {
+    parsed = new URL(url);
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed || !['http:', 'https:', 'ws:', 'wss:'].includes(parsed.protocol)) {
+    throw new AppError('signaling/invalid-url', `"${url}" is not a signaling server address; use http(s):// or ws(s):// followed by host and port.`);
   }
 }
 

@@ -146,6 +146,8 @@ describe.each([node, noble])('$name backend: bad inputs', (c) => {
     expect(() => c.hkdfSha256(new Uint8Array(1), new Uint8Array(0), new Uint8Array(0), 255 * 32 + 1)).toThrow(RangeError);
     expect(() => c.hkdfSha256(new Uint8Array(1), new Uint8Array(0), new Uint8Array(0), 1.5)).toThrow(TypeError);
     expect(() => c.randomBytes(-1)).toThrow(RangeError);
+    expect(() => c.hkdfSha256(new Uint8Array(1), new Uint8Array(0), new Uint8Array(1025), 32)).toThrow(RangeError);
+    expect(c.hkdfSha256(new Uint8Array(1), new Uint8Array(0), new Uint8Array(1024), 32)).toHaveLength(32);
   });
 
   it('rejects bad scrypt parameters', async () => {
@@ -170,6 +172,25 @@ describe.each([node, noble])('$name backend: bad inputs', (c) => {
     const out = c.sha256(Buffer.from('abc'));
     expect(out.constructor).toBe(Uint8Array);
     expect(c.x25519PublicKey(Buffer.alloc(32, 7)).constructor).toBe(Uint8Array);
+  });
+
+  it('returns arrays that own their whole buffer (no pooled slices carrying other bytes along)', async () => {
+    const ownsBuffer = (b: Uint8Array) => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.constructor === Uint8Array;
+    const ed = c.ed25519GenerateKeyPair();
+    const x = c.x25519GenerateKeyPair();
+    const k = c.randomBytes(32);
+    const n = c.randomBytes(12);
+    const sealed = c.aeadSeal('chacha20-poly1305', k, n, Uint8Array.of(1, 2, 3), Uint8Array.of(4));
+    const outputs = [
+      ed.publicKey, ed.secretKey, x.publicKey, x.secretKey, k, n, sealed,
+      c.aeadOpen('chacha20-poly1305', k, n, sealed, Uint8Array.of(4)),
+      c.sha256(k), c.sha512(k), c.hmacSha256(k, n), c.hkdfSha256(k, n, n, 40),
+      c.ed25519PublicKey(ed.secretKey), c.ed25519Sign(ed.secretKey, n),
+      c.ed25519PublicToX25519(ed.publicKey), c.ed25519SecretToX25519(ed.secretKey),
+      c.x25519PublicKey(x.secretKey), c.x25519(x.secretKey, c.x25519GenerateKeyPair().publicKey),
+      await c.scrypt(k, n, { N: 16, r: 1, p: 1, dkLen: 32 }),
+    ];
+    for (const [i, out] of outputs.entries()) expect(ownsBuffer(out), `output ${i}`).toBe(true);
   });
 
   it('ed25519PublicToX25519 of a non-point is crypto/invalid-public-key', () => {

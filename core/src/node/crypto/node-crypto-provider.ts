@@ -19,7 +19,7 @@ import { ed25519 } from '@noble/curves/ed25519.js';
 import type { AeadAlgorithm, CryptoProvider, KeyPair, ScryptParams } from '../../common/crypto/crypto-provider.ts';
 import { CryptoError } from '../../common/crypto/crypto-error.ts';
 import { asUint8Array } from '../../common/crypto/bytes.ts';
-import { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, HKDF_SHA256_MAX, aeadArg, bytesArg, lengthArg, scryptArg, scryptMemory } from '../../common/crypto/provider-checks.ts';
+import { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, HKDF_SHA256_MAX, aeadArg, hkdfInfoArg, bytesArg, lengthArg, scryptArg, scryptMemory } from '../../common/crypto/provider-checks.ts';
 
 // Raw keys become KeyObjects through JWK: OpenSSL 3's DER decoder framework is 5-10x slower
 // here (measured: ~1.8 ms for a PKCS#8 X25519 key against ~0.2 ms for JWK). For a private JWK,
@@ -29,7 +29,7 @@ import { AEAD_KEY_BYTES, AEAD_NONCE_BYTES, AEAD_TAG_BYTES, HKDF_SHA256_MAX, aead
 type OkpCurve = 'Ed25519' | 'X25519';
 const PLACEHOLDER_X = 'AA';
 const b64 = (raw: Uint8Array): string => Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64url');
-const unb64 = (text: string | undefined): Uint8Array => asUint8Array(Buffer.from(text ?? '', 'base64url'));
+const unb64 = (text: string | undefined): Uint8Array => owned(Buffer.from(text ?? '', 'base64url'));
 
 function privateKeyObject(crv: OkpCurve, raw: Uint8Array): KeyObject {
   return createPrivateKey({ key: { kty: 'OKP', crv, d: b64(raw), x: PLACEHOLDER_X }, format: 'jwk' });
@@ -71,6 +71,16 @@ class KeyObjectCache {
   }
 }
 
+/**
+ * A plain Uint8Array that owns its whole ArrayBuffer. Small Buffers from Buffer.concat or
+ * Buffer.from are slices of a shared 8 KiB pool: a view would carry the neighbouring bytes
+ * (possibly other keys) along wherever `.buffer` goes (structured clone, IPC, transfer).
+ */
+function owned(buf: Uint8Array): Uint8Array {
+  if (buf.byteOffset === 0 && buf.byteLength === buf.buffer.byteLength) return asUint8Array(buf);
+  return new Uint8Array(buf);
+}
+
 /** Public half of a private KeyObject, raw (one JWK export, no scalar multiplication). */
 function rawPublic(privateKey: KeyObject): Uint8Array {
   return unb64(privateKey.export({ format: 'jwk' }).x);
@@ -108,26 +118,26 @@ export class NodeCryptoProvider implements CryptoProvider {
   }
 
   randomBytes(length: number): Uint8Array {
-    return asUint8Array(randomBytes(lengthArg('randomBytes', 'length', length, 1 << 16)));
+    return owned(randomBytes(lengthArg('randomBytes', 'length', length, 1 << 16)));
   }
 
   sha256(data: Uint8Array): Uint8Array {
-    return asUint8Array(createHash('sha256').update(bytesArg('sha256', 'data', data)).digest());
+    return owned(createHash('sha256').update(bytesArg('sha256', 'data', data)).digest());
   }
 
   sha512(data: Uint8Array): Uint8Array {
-    return asUint8Array(createHash('sha512').update(bytesArg('sha512', 'data', data)).digest());
+    return owned(createHash('sha512').update(bytesArg('sha512', 'data', data)).digest());
   }
 
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array {
-    return asUint8Array(createHmac('sha256', bytesArg('hmacSha256', 'key', key)).update(bytesArg('hmacSha256', 'data', data)).digest());
+    return owned(createHmac('sha256', bytesArg('hmacSha256', 'key', key)).update(bytesArg('hmacSha256', 'data', data)).digest());
   }
 
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
     const fn = 'hkdfSha256';
     const ikmBytes = bytesArg(fn, 'ikm', ikm);
     const saltBytes = bytesArg(fn, 'salt', salt);
-    const infoBytes = bytesArg(fn, 'info', info);
+    const infoBytes = hkdfInfoArg(fn, info);
     const len = lengthArg(fn, 'length', length, HKDF_SHA256_MAX);
     if (len === 0) return new Uint8Array(0);
     return new Uint8Array(hkdfSync('sha256', ikmBytes, saltBytes, infoBytes, len));
@@ -143,7 +153,7 @@ export class NodeCryptoProvider implements CryptoProvider {
 
   ed25519Sign(secretKey: Uint8Array, message: Uint8Array): Uint8Array {
     const key = this.edPrivate.get(bytesArg('ed25519Sign', 'secretKey', secretKey, 32));
-    return asUint8Array(sign(null, bytesArg('ed25519Sign', 'message', message), key));
+    return owned(sign(null, bytesArg('ed25519Sign', 'message', message), key));
   }
 
   ed25519Verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
@@ -182,7 +192,7 @@ export class NodeCryptoProvider implements CryptoProvider {
     const id = Buffer.from(sk.buffer, sk.byteOffset, sk.byteLength).toString('latin1');
     const known = this.montgomerySecret.get(id);
     if (known) return known.slice();
-    const converted = ed25519.utils.toMontgomerySecret(sk);
+    const converted = ed25519.utils.toMontgomerySecret(sk).slice();
     if (this.montgomerySecret.size >= 64) this.montgomerySecret.delete(this.montgomerySecret.keys().next().value!);
     this.montgomerySecret.set(id, converted.slice());
     return converted;
@@ -201,7 +211,7 @@ export class NodeCryptoProvider implements CryptoProvider {
     const pk = bytesArg('x25519', 'publicKey', publicKey, 32);
     let shared: Uint8Array;
     try {
-      shared = asUint8Array(diffieHellman({ privateKey: this.xPrivate.get(sk), publicKey: this.xPublic.get(pk) }));
+      shared = owned(diffieHellman({ privateKey: this.xPrivate.get(sk), publicKey: this.xPublic.get(pk) }));
     } catch (error) {
       // OpenSSL refuses to return an all-zero secret (small-order point).
       throw new CryptoError('crypto/invalid-public-key', 'The peer sent an invalid X25519 public key (small order); the key exchange was refused.', { cause: error });
@@ -221,7 +231,7 @@ export class NodeCryptoProvider implements CryptoProvider {
     if (associatedData !== undefined) cipher.setAAD(bytesArg(fn, 'associatedData', associatedData), { plaintextLength: pt.length });
     const body = cipher.update(pt);
     const tail = cipher.final();
-    return asUint8Array(Buffer.concat([body, tail, cipher.getAuthTag()], pt.length + AEAD_TAG_BYTES));
+    return owned(Buffer.concat([body, tail, cipher.getAuthTag()], pt.length + AEAD_TAG_BYTES));
   }
 
   aeadOpen(algorithm: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, associatedData?: Uint8Array): Uint8Array {
@@ -239,7 +249,7 @@ export class NodeCryptoProvider implements CryptoProvider {
       if (ad !== undefined) decipher.setAAD(ad, { plaintextLength: ctLength });
       const body = decipher.update(input.subarray(0, ctLength));
       const tail = decipher.final();
-      return asUint8Array(tail.length === 0 ? body : Buffer.concat([body, tail]));
+      return owned(tail.length === 0 ? body : Buffer.concat([body, tail]));
     } catch (error) {
       throw new CryptoError('crypto/auth-failed', 'The encrypted data failed authentication (tampered, truncated or wrong key); it was rejected.', { cause: error });
     }
@@ -255,7 +265,7 @@ export class NodeCryptoProvider implements CryptoProvider {
       scrypt(pw, s, p.dkLen, { N: p.N, r: p.r, p: p.p, maxmem: scryptMemory(p) }, (error, key) => {
         if (error) return reject(error);
         onProgress?.(1);
-        resolve(asUint8Array(key));
+        resolve(owned(key));
       });
     });
   }

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { DiscordOpusClient } from '../client/create-client.ts';
 import { compareSafetyNumberPayload } from '../identity/safety-number.ts';
 import { rpcMethod } from './rpc-server.ts';
+import { messagingRpcMethods } from './messaging-rpc-methods.ts';
 
 export { contactToJson, type ContactJson } from './contact-json.ts';
 import type { RpcMethodTable, RpcSession } from './rpc-server.ts';
@@ -77,6 +78,7 @@ export function clientRpcMethods(client: DiscordOpusClient): RpcMethodTable {
       subs.delete(subscription);
       return { removed: handle !== undefined };
     }),
+    ...messagingRpcMethods(client),
   };
 }
 

@@ -4,7 +4,7 @@
  * Signals travel as JSON lines, {"signal": …} both ways over stdin/stdout (the stand-in for the
  * encrypted signaling path); the child reports {"ready": true} once and {"state": …} lines too. Messages on channel
  * 'echo' come back unchanged; 'sink' is only counted; a message on 'sink-report' is answered
- * on 'sink-report' with the number of 'sink' bytes so far (decimal text).
+ * on 'sink-report' with JSON {bytes: 'sink' bytes so far, cpuMs: the child's CPU time so far}.
  */
 import { createInterface } from 'node:readline';
 import { PeerLink } from './peer-link.ts';
@@ -33,7 +33,11 @@ link.onError((error) => process.stderr.write(`child: ${error.code}: ${error.mess
 link.onMessage(({ channel, data }) => {
   if (channel === 'echo') link.send('echo', data).catch(() => {});
   else if (channel === 'sink') sinkBytes += data.length;
-  else if (channel === 'sink-report') link.send('sink-report', new TextEncoder().encode(String(sinkBytes))).catch(() => {});
+  else if (channel === 'sink-report') {
+    const cpu = process.cpuUsage();
+    const report = { bytes: sinkBytes, cpuMs: (cpu.user + cpu.system) / 1000 };
+    link.send('sink-report', new TextEncoder().encode(JSON.stringify(report))).catch(() => {});
+  }
 });
 
 const lines = createInterface({ input: process.stdin });

@@ -99,7 +99,7 @@ describe('PeerLinkManager', () => {
     expect(errors.filter((e) => e.code === 'peer/unreachable')).toHaveLength(2);
   });
 
-  it('ignores malformed signals without creating a link, and rejects bad options', async () => {
+  it('ignores malformed signals without creating a link, and rejects bad arguments and options', async () => {
     const relay = new InMemorySignalRelay();
     const bob = manager(relay, 'bob');
     const errors: { remoteId: string; error: AppError }[] = [];
@@ -113,6 +113,10 @@ describe('PeerLinkManager', () => {
       ['mallory', 'peer/bad-signal'],
       ['mallory', 'peer/bad-signal'],
     ]);
+    await expect(bob.send('alice', '', bytes('x'))).rejects.toThrow(RangeError);
+    await expect(bob.send('alice', 'chat', 'x' as unknown as Uint8Array)).rejects.toThrow(TypeError);
+    await expect(bob.send('bob', 'chat', bytes('x'))).rejects.toThrow(RangeError);
+    expect(bob.remoteIds()).toEqual([]);
     expect(() => new PeerLinkManager({ localId: '', sendSignal: () => {} })).toThrow(TypeError);
     expect(() => new PeerLinkManager({ localId: 'a', sendSignal: () => {}, idleTimeoutMs: 0 })).toThrow(RangeError);
   });

@@ -1,6 +1,7 @@
 import { AppError, DisposableCollection, Emitter, isAppError, type Event } from '@discordopus/sdk';
 import { PeerLink, type PeerLinkOptions, type PeerLinkState } from './peer-link.ts';
 import { parsePeerSignal, type PeerSignal } from './peer-signal.ts';
+import { encodeChannelName } from './peer-frame.ts';
 
 export interface PeerLinkManagerOptions {
   localId: string;
@@ -78,10 +79,16 @@ export class PeerLinkManager {
   /**
    * Sends on `remoteId`'s link, opening it first if needed; if the link is down or drops before
    * the message is handed over, reconnects with backoff and tries again.
+   * @throws TypeError / RangeError for bad arguments (before opening anything).
    * @throws AppError the last link error after `retry.maxAttempts` attempts (e.g.
    *   `peer/unreachable`), or at once for `peer/dtls-failed`; `peer/link-closed` after dispose.
    */
   async send(remoteId: string, channel: string, data: Uint8Array): Promise<void> {
+    // Programmer errors surface before any link is opened for them.
+    if (typeof remoteId !== 'string' || !remoteId) throw new TypeError('PeerLinkManager.send: remoteId must be a non-empty string');
+    if (remoteId === this.options.localId) throw new RangeError('PeerLinkManager.send: cannot open a link to ourselves');
+    encodeChannelName(channel);
+    if (!(data instanceof Uint8Array)) throw new TypeError('PeerLinkManager.send: data must be a Uint8Array');
     for (let attempt = 1; ; attempt++) {
       const entry = this.entry(remoteId);
       entry.pending++;

@@ -42,7 +42,7 @@ describe('PeerLink across processes', () => {
     await all;
     expect(echoes.slice(0, 50).map((d) => new TextDecoder().decode(d))).toEqual(small.map((_, i) => `m${i}`));
     expect(sha(echoes[50]!)).toBe(sha(big));
-  }, 60_000);
+  }, 120_000);
 
   it('sees a killed peer as disconnected and rejects pending sends with an AppError', async () => {
     const { child, link } = spawnPair();
@@ -56,5 +56,5 @@ describe('PeerLink across processes', () => {
     const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     expect(rejected.length).toBeGreaterThan(0);
     for (const r of rejected) expect((r.reason as AppError).code).toBe('peer/link-lost');
-  }, 60_000);
+  }, 120_000);
 });

@@ -118,7 +118,7 @@ describe('PeerLink', () => {
     expect(a.state).toBe('failed');
     expect(errors.some((e) => e.code === 'peer/dtls-failed')).toBe(true);
     expect(b.state).not.toBe('connected');
-  });
+  }, 60_000);
 
   it('carries messages larger than a frame, and empty ones, intact', async () => {
     const { a, b } = pair();
@@ -135,13 +135,13 @@ describe('PeerLink', () => {
     expect(sha(chat[0]!.data)).toBe(sha(small));
     // A small message on another channel is not held up behind the big one.
     expect(messages.findIndex((m) => m.channel === 'chat')).toBeLessThan(messages.findIndex((m) => m.channel === 'files'));
-  });
+  }, 120_000);
 
   it('bounds what it hands to werift while many megabytes are queued (backpressure)', async () => {
     const { a, b } = pair();
     await connected(a, b);
     const chunk = randomBytes(256 * 1024);
-    const count = 96; // 24 MiB
+    const count = 64; // 16 MiB
     let maxBuffered = 0;
     const sampler = setInterval(() => (maxBuffered = Math.max(maxBuffered, a.bufferedAmount)), 5);
     let received = 0;
@@ -193,8 +193,8 @@ describe('PeerLink', () => {
     const { a } = pair();
     expect(() => a.send('', new Uint8Array(1))).toThrow(RangeError);
     expect(() => a.send('x'.repeat(256), new Uint8Array(1))).toThrow(RangeError);
-    await expect(a.send('chat', 'hello' as unknown as Uint8Array)).rejects.toThrow(TypeError);
-    await expect(a.send('chat', new Uint8Array(17 * 1024 * 1024))).rejects.toThrow(RangeError);
+    expect(() => a.send('chat', 'hello' as unknown as Uint8Array)).toThrow(TypeError);
+    expect(() => a.send('chat', new Uint8Array(17 * 1024 * 1024))).toThrow(RangeError);
     await expect(a.send('chat', new Uint8Array(1))).rejects.toMatchObject({ code: 'peer/not-connected' });
     expect(() => new PeerLink({ localId: 'x', remoteId: 'x', sendSignal: () => {} })).toThrow(RangeError);
     expect(() => new PeerLink({ localId: 'x', remoteId: 'y', sendSignal: () => {}, connectTimeoutMs: -1 })).toThrow(RangeError);

@@ -220,15 +220,16 @@ export class PeerLink {
    * Sends one message on a logical channel: reliable and ordered per channel. Resolves once the
    * whole message is handed to the transport (delivery is confirmed by the layer above, e.g.
    * receipts); awaiting it gives backpressure.
-   * @throws TypeError / RangeError for a bad channel name, non-bytes or an oversized message.
+   * @throws TypeError / RangeError (synchronously) for a bad channel name (1..255 UTF-8 bytes),
+   *   data that is not a Uint8Array, or a message over maxMessageBytes.
    * @throws AppError `peer/not-connected`, `peer/link-lost` (the link dropped before the whole
    *   message was sent: it was not delivered, retry on a new link), `peer/link-closed`.
    */
   send(channel: string, data: Uint8Array): Promise<void> {
     const name = encodeChannelName(channel);
-    if (!(data instanceof Uint8Array)) return Promise.reject(new TypeError('PeerLink.send: data must be a Uint8Array'));
+    if (!(data instanceof Uint8Array)) throw new TypeError('PeerLink.send: data must be a Uint8Array');
     if (data.length > this.maxMessageBytes) {
-      return Promise.reject(new RangeError(`PeerLink.send: message of ${data.length} bytes exceeds maxMessageBytes ${this.maxMessageBytes}`));
+      throw new RangeError(`PeerLink.send: message of ${data.length} bytes exceeds maxMessageBytes ${this.maxMessageBytes}`);
     }
     if (this.currentState === 'closed') return Promise.reject(this.closedError());
     if (this.currentState !== 'connected') {

@@ -93,6 +93,20 @@ describe('SessionManager', () => {
     expect(directory.fetches).toBe(fetches);
   });
 
+  it('decrypts a burst in one batch: a bad envelope fails alone, the others commit', async () => {
+    const [a, b] = await pair();
+    const sent = await Promise.all(['x0', 'x1', 'x2', 'x3'].map((t) => a.sessions.encrypt(b.keyring.userId, enc(t))));
+    const tampered = Uint8Array.from(sent[2]!);
+    tampered[tampered.length - 1]! ^= 1;
+    // The first is an X3DH message; all four arrive while none has been processed.
+    const results = await Promise.allSettled([sent[0]!, sent[1]!, tampered, sent[3]!].map((m) => b.sessions.receive(a.keyring.userId, m)));
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+    expect(results.flatMap((r) => (r.status === 'fulfilled' ? [dec(r.value.plaintext)] : []))).toEqual(['x0', 'x1', 'x3']);
+    expect((await b.sessions.inbox()).map((e) => dec(e.plaintext))).toEqual(['x0', 'x1', 'x3']);
+    expect(await deliver(a, b, sent[2]!)).toBe('x2'); // the genuine copy still opens (skipped key kept)
+    expect(await deliver(b, a, await b.sessions.encrypt(a.keyring.userId, enc('ok')))).toBe('ok');
+  });
+
   it('keeps a decrypted message in the inbox until it is removed', async () => {
     const [a, b] = await pair();
     const entry = await b.sessions.receive(a.keyring.userId, await a.sessions.encrypt(b.keyring.userId, enc('keep me')));

@@ -51,6 +51,28 @@ interface SessionRow {
   used_at: number;
 }
 
+interface PendingEncrypt {
+  plaintext: Uint8Array;
+  transmit(payload: Uint8Array): unknown;
+  resolve(value: { result: unknown }): void;
+  reject(error: unknown): void;
+}
+
+interface PendingReceive {
+  bytes: Uint8Array;
+  keep(plaintext: Uint8Array): boolean;
+  resolve(entry: InboxEntry): void;
+  reject(error: unknown): void;
+}
+
+/** A peer's session during one receive batch: state decoded on first use, written if dirty. */
+interface WorkingSession {
+  row: SessionRow;
+  state: RatchetState | undefined;
+  dirty: boolean;
+  isNew: boolean;
+}
+
 /** Sessions per peer kept for decryption (both sides may start one at the same time). */
 const MAX_SESSIONS_PER_PEER = 3;
 
@@ -67,6 +89,8 @@ const MAX_SESSIONS_PER_PEER = 3;
  */
 export class SessionManager {
   private readonly queue = new KeyedQueue();
+  private readonly pendingEncrypts = new Map<UserId, PendingEncrypt[]>();
+  private readonly pendingReceives = new Map<UserId, PendingReceive[]>();
   private readonly now: () => number;
   readonly prekeys: PrekeyManager;
 
@@ -115,32 +139,70 @@ export class SessionManager {
    * start the sending (its result is not awaited here).
    */
   encryptThen<T>(peer: UserId, plaintext: Uint8Array, transmit: (payload: Uint8Array) => T): Promise<{ result: T }> {
-    return this.queue.run(peer, async () => {
-      const contact = await this.options.contacts.get(peer);
-      if (!contact) throw new AppError('channels/not-a-contact', `${peer} is not in your contacts; add them before sending.`);
-      if (contact.identityChanged) throw identityChanged(peer);
-      const rows = await this.sessions(this.options.db, peer);
-      const primary = this.primary(rows, peer);
-      let session: { id: string; state: RatchetState; x3dh: X3dhHeader | undefined; isNew: boolean };
-      if (primary) {
-        const state = deserializeRatchetState(new Uint8Array(primary.state));
-        session = { id: primary.session_id, state, x3dh: primary.x3dh_header ? decodeX3dhHeader(new Uint8Array(primary.x3dh_header)) : undefined, isNew: false };
-      } else {
-        session = { ...(await this.initiate(peer, contact)), isNew: true };
-      }
-      const { state, message } = ratchetEncrypt(this.options.crypto, session.state, plaintext);
-      const x3dh = session.x3dh && !hasRatchetReceived(state) ? session.x3dh : undefined;
-      const now = this.now();
-      const serialized = serializeRatchetState(state);
-      if (session.isNew) {
-        await this.options.db.insertInto(SESSIONS_TABLE).values({
-          peer, session_id: session.id, initiator: this.self, state: serialized, x3dh_header: x3dh ? encodeX3dhHeader(x3dh) : null, created_at: now, used_at: now,
-        }).execute();
-      } else {
-        await this.options.db.updateTable(SESSIONS_TABLE).set({ state: serialized, used_at: now }).where('peer', '=', peer).where('session_id', '=', session.id).execute();
-      }
-      return { result: transmit(encodeSessionEnvelope({ senderIdentityKey: this.options.keyring.info.publicKey, x3dh, message })) };
+    return new Promise<{ result: T }>((resolve, reject) => {
+      const item: PendingEncrypt = { plaintext, transmit, resolve: resolve as PendingEncrypt['resolve'], reject };
+      const batch = this.pendingEncrypts.get(peer);
+      if (batch) return void batch.push(item);
+      this.pendingEncrypts.set(peer, [item]);
+      void this.queue.run(peer, () => this.flushEncrypts(peer));
     });
+  }
+
+  /**
+   * Encrypts every send queued for `peer` since the last flush with ONE committed state write
+   * (group commit): under load the cost of a commit is shared by the whole batch.
+   */
+  private async flushEncrypts(peer: UserId): Promise<void> {
+    const items = this.pendingEncrypts.get(peer) ?? [];
+    this.pendingEncrypts.delete(peer);
+    let payloads: Uint8Array[];
+    try {
+      payloads = await this.encryptBatch(peer, items.map((i) => i.plaintext));
+    } catch (error) {
+      for (const item of items) item.reject(error);
+      return;
+    }
+    items.forEach((item, i) => {
+      try {
+        item.resolve({ result: item.transmit(payloads[i]!) });
+      } catch (error) {
+        item.reject(error);
+      }
+    });
+  }
+
+  private async encryptBatch(peer: UserId, plaintexts: Uint8Array[]): Promise<Uint8Array[]> {
+    const contact = await this.options.contacts.get(peer);
+    if (!contact) throw new AppError('channels/not-a-contact', `${peer} is not in your contacts; add them before sending.`);
+    if (contact.identityChanged) throw identityChanged(peer);
+    const rows = await this.sessions(this.options.db, peer);
+    const primary = this.primary(rows, peer);
+    let session: { id: string; state: RatchetState; x3dh: X3dhHeader | undefined; isNew: boolean };
+    if (primary) {
+      const state = deserializeRatchetState(new Uint8Array(primary.state));
+      session = { id: primary.session_id, state, x3dh: primary.x3dh_header ? decodeX3dhHeader(new Uint8Array(primary.x3dh_header)) : undefined, isNew: false };
+    } else {
+      session = { ...(await this.initiate(peer, contact)), isNew: true };
+    }
+    let state = session.state;
+    const messages: Uint8Array[] = [];
+    for (const plaintext of plaintexts) {
+      const step = ratchetEncrypt(this.options.crypto, state, plaintext);
+      state = step.state;
+      messages.push(step.message);
+    }
+    const x3dh = session.x3dh && !hasRatchetReceived(state) ? session.x3dh : undefined;
+    const now = this.now();
+    const serialized = serializeRatchetState(state);
+    if (session.isNew) {
+      await this.options.db.insertInto(SESSIONS_TABLE).values({
+        peer, session_id: session.id, initiator: this.self, state: serialized, x3dh_header: x3dh ? encodeX3dhHeader(x3dh) : null, created_at: now, used_at: now,
+      }).execute();
+    } else {
+      await this.options.db.updateTable(SESSIONS_TABLE).set({ state: serialized, used_at: now }).where('peer', '=', peer).where('session_id', '=', session.id).execute();
+    }
+    const senderIdentityKey = this.options.keyring.info.publicKey;
+    return messages.map((message) => encodeSessionEnvelope({ senderIdentityKey, x3dh, message }));
   }
 
   /**
@@ -153,19 +215,12 @@ export class SessionManager {
   receive(from: UserId, payload: Uint8Array, keep: (plaintext: Uint8Array) => boolean = () => true): Promise<InboxEntry> {
     // A private copy: socket.io hands out Buffers that may share memory with other messages.
     const bytes = Uint8Array.from(payload);
-    return this.queue.run(from, async () => {
-      const envelope = decodeSessionEnvelope(bytes);
-      if (userIdFromPublicKey(envelope.senderIdentityKey) !== from) {
-        throw new AppError('sessions/forged-sender', 'The envelope names a sender other than the one the server authenticated; it was dropped.');
-      }
-      const contact = await this.options.contacts.get(from);
-      if (!contact) throw new AppError('sessions/not-a-contact', 'A message from someone who is not a contact was dropped.');
-      if (contact.identityChanged || (contact.identityKey && !equalBytes(contact.identityKey, envelope.senderIdentityKey))) {
-        throw new AppError('sessions/identity-changed', 'The sender presented an identity key other than the one on record; the message was dropped until the user accepts the new key.');
-      }
-      const entry = envelope.x3dh ? await this.receivePrekeyMessage(from, envelope, envelope.x3dh, keep) : await this.receiveMessage(from, envelope, keep);
-      if (!contact.identityKey) await this.options.contacts.learnIdentityKey(from, envelope.senderIdentityKey);
-      return entry;
+    return new Promise<InboxEntry>((resolve, reject) => {
+      const item: PendingReceive = { bytes, keep, resolve, reject };
+      const batch = this.pendingReceives.get(from);
+      if (batch) return void batch.push(item);
+      this.pendingReceives.set(from, [item]);
+      void this.queue.run(from, () => this.flushReceives(from));
     });
   }
 
@@ -175,9 +230,11 @@ export class SessionManager {
     return rows.map((r) => ({ inboxId: Number(r.id), from: r.peer as UserId, plaintext: new Uint8Array(r.plaintext), receivedAt: r.received_at }));
   }
 
-  async removeFromInbox(inboxId: number | undefined): Promise<void> {
-    if (inboxId === undefined) return;
-    await this.options.db.deleteFrom(INBOX_TABLE).where('id', '=', inboxId).execute();
+  /** Deletes handled records (one id, or many in one statement). */
+  async removeFromInbox(inboxIds: number | undefined | readonly number[]): Promise<void> {
+    const ids = inboxIds === undefined ? [] : typeof inboxIds === 'number' ? [inboxIds] : inboxIds;
+    if (ids.length === 0) return;
+    await this.options.db.deleteFrom(INBOX_TABLE).where('id', 'in', ids).execute();
   }
 
   /** Waits for queued operations to finish (before closing the database). */
@@ -220,17 +277,100 @@ export class SessionManager {
     };
   }
 
-  private async receivePrekeyMessage(from: UserId, envelope: SessionEnvelope, header: X3dhHeader, keep: (plaintext: Uint8Array) => boolean): Promise<InboxEntry> {
+  /**
+   * Decrypts every envelope from `from` that arrived since the last flush against an in-memory
+   * copy of the peer's sessions, then commits all new states, consumed one-time prekeys and
+   * inbox rows in ONE transaction (group commit). Each envelope fails or succeeds on its own;
+   * if the commit fails, every envelope of the batch is dropped and no state changes.
+   */
+  private async flushReceives(from: UserId): Promise<void> {
+    const items = this.pendingReceives.get(from) ?? [];
+    this.pendingReceives.delete(from);
+    const { db } = this.options;
+    let contact: Contact | undefined;
+    let work: WorkingSession[];
+    try {
+      contact = await this.options.contacts.get(from);
+      work = (await this.sessions(db, from)).map((row) => ({ row, state: undefined, dirty: false, isNew: false }));
+    } catch (error) {
+      for (const item of items) item.reject(error);
+      return;
+    }
+    const consumed = new Set<number>();
+    const done: { item: PendingReceive; plaintext: Uint8Array; senderIdentityKey: Uint8Array }[] = [];
+    for (const item of items) {
+      try {
+        const envelope = decodeSessionEnvelope(item.bytes);
+        if (userIdFromPublicKey(envelope.senderIdentityKey) !== from) {
+          throw new AppError('sessions/forged-sender', 'The envelope names a sender other than the one the server authenticated; it was dropped.');
+        }
+        if (!contact) throw new AppError('sessions/not-a-contact', 'A message from someone who is not a contact was dropped.');
+        if (contact.identityChanged || (contact.identityKey && !equalBytes(contact.identityKey, envelope.senderIdentityKey))) {
+          throw new AppError('sessions/identity-changed', 'The sender presented an identity key other than the one on record; the message was dropped until the user accepts the new key.');
+        }
+        const plaintext = envelope.x3dh
+          ? await this.openPrekeyMessage(from, envelope, envelope.x3dh, work, consumed)
+          : this.openMessage(from, envelope.message, work);
+        done.push({ item, plaintext, senderIdentityKey: envelope.senderIdentityKey });
+      } catch (error) {
+        item.reject(error);
+      }
+    }
+    if (done.length === 0) return;
+    const now = this.now();
+    let entries: InboxEntry[];
+    try {
+      entries = await db.transaction().execute(async (trx) => {
+        for (const keyId of consumed) {
+          if (!(await this.prekeys.consumeOneTimePrekey(trx, keyId))) {
+            throw new AppError('sessions/unknown-prekey', 'A first message used a one-time prekey that was already used; it was dropped.');
+          }
+        }
+        for (const w of work) {
+          if (!w.dirty) continue;
+          const state = serializeRatchetState(w.state!);
+          if (w.isNew) {
+            await trx.insertInto(SESSIONS_TABLE).values({ ...w.row, state, used_at: now }).execute();
+          } else {
+            const update: Partial<SessionRow> = { state, used_at: now };
+            if (w.row.x3dh_header && hasRatchetReceived(w.state!)) update.x3dh_header = null;
+            await trx.updateTable(SESSIONS_TABLE).set(update).where('peer', '=', from).where('session_id', '=', w.row.session_id).execute();
+          }
+        }
+        if (work.some((w) => w.isNew)) await this.prune(trx, from);
+        const out: InboxEntry[] = [];
+        for (const d of done) {
+          if (!d.item.keep(d.plaintext)) {
+            out.push({ inboxId: undefined, from, plaintext: d.plaintext, receivedAt: now });
+            continue;
+          }
+          const result = await trx.insertInto(INBOX_TABLE).values({ peer: from, plaintext: d.plaintext, received_at: now }).executeTakeFirstOrThrow();
+          out.push({ inboxId: Number(result.insertId), from, plaintext: d.plaintext, receivedAt: now });
+        }
+        return out;
+      });
+    } catch (error) {
+      for (const d of done) d.item.reject(error);
+      return;
+    }
+    if (contact && !contact.identityKey) {
+      await this.options.contacts.learnIdentityKey(from, done[0]!.senderIdentityKey).catch((error) => {
+        this.options.logger.warn('could not record an identity key', { peer: from, code: isAppError(error) ? error.code : 'unknown' });
+      });
+    }
+    done.forEach((d, i) => d.item.resolve(entries[i]!));
+  }
+
+  private async openPrekeyMessage(from: UserId, envelope: SessionEnvelope, header: X3dhHeader, work: WorkingSession[], consumed: Set<number>): Promise<Uint8Array> {
     const id = this.sessionId(envelope.senderIdentityKey, header.ephemeralKey);
-    const rows = await this.sessions(this.options.db, from);
-    const existing = rows.find((r) => r.session_id === id);
+    const existing = work.find((w) => w.row.session_id === id);
     // The initiator repeats its X3DH header until we answer: later copies use the session.
-    if (existing) return this.decryptWith(from, [existing], envelope.message, keep);
+    if (existing) return this.openWith([existing], envelope.message);
 
     const { crypto, db } = this.options;
     const signedPrekey = await this.prekeys.signedPrekey(db, header.signedPrekeyId);
     if (!signedPrekey) throw new AppError('sessions/unknown-prekey', 'A first message used a signed prekey we no longer hold; it was dropped.');
-    const oneTimePrekey = header.oneTimePrekeyId === undefined ? undefined : await this.prekeys.oneTimePrekey(db, header.oneTimePrekeyId);
+    const oneTimePrekey = header.oneTimePrekeyId === undefined || consumed.has(header.oneTimePrekeyId) ? undefined : await this.prekeys.oneTimePrekey(db, header.oneTimePrekeyId);
     if (header.oneTimePrekeyId !== undefined && !oneTimePrekey) {
       throw new AppError('sessions/unknown-prekey', 'A first message used a one-time prekey that was already used (a replay?); it was dropped.');
     }
@@ -238,55 +378,38 @@ export class SessionManager {
     const initial = initRatchetResponder(crypto, { sharedSecret: x3dh.sharedSecret, associatedData: x3dh.associatedData, ourRatchetKeyPair: signedPrekey });
     x3dh.sharedSecret.fill(0);
     const { state, plaintext } = ratchetDecrypt(crypto, initial, envelope.message, this.now());
+    if (header.oneTimePrekeyId !== undefined) consumed.add(header.oneTimePrekeyId);
     const now = this.now();
-    return db.transaction().execute(async (trx) => {
-      if (header.oneTimePrekeyId !== undefined && !(await this.prekeys.consumeOneTimePrekey(trx, header.oneTimePrekeyId))) {
-        throw new AppError('sessions/unknown-prekey', 'A first message used a one-time prekey that was already used; it was dropped.');
-      }
-      await trx.insertInto(SESSIONS_TABLE).values({
-        peer: from, session_id: id, initiator: from, state: serializeRatchetState(state), x3dh_header: null, created_at: now, used_at: now,
-      }).execute();
-      await this.prune(trx, from);
-      return this.toInbox(trx, from, plaintext, now, keep);
-    });
+    // Newest first, as sessions() orders them.
+    work.unshift({ row: { peer: from, session_id: id, initiator: from, state: new Uint8Array(0), x3dh_header: null, created_at: now, used_at: now }, state, dirty: true, isNew: true });
+    return plaintext;
   }
 
-  private async receiveMessage(from: UserId, envelope: SessionEnvelope, keep: (plaintext: Uint8Array) => boolean): Promise<InboxEntry> {
-    const rows = await this.sessions(this.options.db, from);
-    if (rows.length === 0) throw new AppError('sessions/no-session', 'A message arrived for a session we do not have; it was dropped.');
-    const primary = this.primary(rows, from)!;
-    return this.decryptWith(from, [primary, ...rows.filter((r) => r !== primary)], envelope.message, keep);
+  private openMessage(from: UserId, message: Uint8Array, work: WorkingSession[]): Uint8Array {
+    if (work.length === 0) throw new AppError('sessions/no-session', 'A message arrived for a session we do not have; it was dropped.');
+    const primaryRow = this.primary(work.map((w) => w.row), from)!;
+    const primary = work.find((w) => w.row === primaryRow)!;
+    return this.openWith([primary, ...work.filter((w) => w !== primary)], message);
   }
 
   /** Tries the candidate sessions in order; the first that authenticates the message wins. */
-  private async decryptWith(from: UserId, candidates: SessionRow[], message: Uint8Array, keep: (plaintext: Uint8Array) => boolean): Promise<InboxEntry> {
+  private openWith(candidates: WorkingSession[], message: Uint8Array): Uint8Array {
     let firstError: unknown;
     let replay: unknown;
-    for (const row of candidates) {
-      let result: { state: RatchetState; plaintext: Uint8Array };
+    for (const w of candidates) {
       try {
-        result = ratchetDecrypt(this.options.crypto, deserializeRatchetState(new Uint8Array(row.state)), message, this.now());
+        w.state ??= deserializeRatchetState(new Uint8Array(w.row.state));
+        const result = ratchetDecrypt(this.options.crypto, w.state, message, this.now());
+        w.state = result.state;
+        w.dirty = true;
+        return result.plaintext;
       } catch (error) {
         if (!isCryptoError(error)) throw error;
         firstError ??= error;
         if (isCryptoError(error, 'crypto/replay')) replay ??= error;
-        continue;
       }
-      const now = this.now();
-      return this.options.db.transaction().execute(async (trx) => {
-        const update: Partial<SessionRow> = { state: serializeRatchetState(result.state), used_at: now };
-        if (row.x3dh_header && hasRatchetReceived(result.state)) update.x3dh_header = null;
-        await trx.updateTable(SESSIONS_TABLE).set(update).where('peer', '=', from).where('session_id', '=', row.session_id).execute();
-        return this.toInbox(trx, from, result.plaintext, now, keep);
-      });
     }
     throw replay ?? firstError;
-  }
-
-  private async toInbox(trx: Transaction<any>, from: UserId, plaintext: Uint8Array, now: number, keep: (plaintext: Uint8Array) => boolean): Promise<InboxEntry> {
-    if (!keep(plaintext)) return { inboxId: undefined, from, plaintext, receivedAt: now };
-    const result = await trx.insertInto(INBOX_TABLE).values({ peer: from, plaintext, received_at: now }).executeTakeFirstOrThrow();
-    return { inboxId: Number(result.insertId), from, plaintext, receivedAt: now };
   }
 
   private async sessions(db: Kysely<any> | Transaction<any>, peer: UserId): Promise<SessionRow[]> {

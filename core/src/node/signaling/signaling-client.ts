@@ -2,7 +2,7 @@ import { createPublicKey, verify } from 'node:crypto';
 import { z } from 'zod';
 import { io, type Socket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
 import {
-  AppError, Emitter, SignalingErrorCodes, SignalingEvents, SignalingLimits, authChallengeMessage, authChallengeSchema, authResponseSchema, envelopeDeliverySchema,
+  AppError, Emitter, SignalingErrorCodes, SignalingEvents, SignalingLimits, authChallengeMessage, authChallengeSchema, authResponseSchema, envelopeDeliveryWireSchema,
   prekeyBundleSchema, prekeyCountSchema, prekeyUploadSchema, presenceUpdateSchema, shutdownNoticeSchema, signalingErrorSchema, signalingOrigin,
   signedPrekeyMessage, userIdFromPublicKey, type Disposable, type EnvelopeDelivery, type Event, type OneTimePrekey,
   type PrekeyBundle, type PrekeyCount, type PresenceUpdate, type SignalingResult, type SignedPrekey, type UserId,
@@ -80,8 +80,10 @@ export class SignalingClient implements Disposable {
     });
     this.socket.on(SignalingEvents.challenge, (challenge: unknown) => void this.answer(challenge));
     this.socket.on(SignalingEvents.envelope, (message: unknown) => {
-      const parsed = envelopeDeliverySchema.safeParse(message);
-      if (parsed.success) this.envelopeEmitter.fire(parsed.data);
+      const parsed = envelopeDeliveryWireSchema.safeParse(message);
+      if (!parsed.success) return;
+      const payload = Buffer.from(parsed.data.payload, 'base64url');
+      this.envelopeEmitter.fire({ from: parsed.data.from, payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) });
     });
     this.socket.on(SignalingEvents.presence, (message: unknown) => {
       const parsed = presenceUpdateSchema.safeParse(message);
@@ -151,7 +153,8 @@ export class SignalingClient implements Disposable {
     if (payload.length > SignalingLimits.maxPayloadBytes) {
       throw new AppError(SignalingErrorCodes.payloadTooLarge, `Envelope payloads are limited to ${SignalingLimits.maxPayloadBytes} bytes; split the message.`);
     }
-    const result = await this.request<{ status: 'delivered' | 'offline' }>(SignalingEvents.envelope, { to, payload });
+    const wire = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('base64url');
+    const result = await this.request<{ status: 'delivered' | 'offline' }>(SignalingEvents.envelope, { to, payload: wire });
     if (result.status !== 'delivered' && result.status !== 'offline') throw this.violation('envelope status');
     return result.status;
   }

@@ -1,0 +1,140 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { Emitter, isAppError, type LinkState, type Logger, type PeerMessage, type UserId } from '@discordopus/sdk';
+import { NodeCryptoProvider } from '../crypto/node-crypto-provider.ts';
+import { SessionTestBed, silentLogger, type Party } from '../sessions/session-test-support.ts';
+import { SecureChannelsImpl, type EnvelopeRelay, type SecureChannelsOptions } from './secure-channels-impl.ts';
+
+const crypto = new NodeCryptoProvider();
+const bed = new SessionTestBed(crypto);
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+const open: SecureChannelsImpl[] = [];
+
+/** A relay in memory: delivers on a later turn, like a network, to whoever is attached. */
+class MemoryRelay {
+  private readonly endpoints = new Map<UserId, Emitter<{ from: UserId; payload: Uint8Array }>>();
+  attach(self: UserId): EnvelopeRelay {
+    const emitter = new Emitter<{ from: UserId; payload: Uint8Array }>();
+    this.endpoints.set(self, emitter);
+    return {
+      send: async (to, payload) => {
+        const target = this.endpoints.get(to);
+        if (!target) return 'offline';
+        const copy = Uint8Array.from(payload);
+        setImmediate(() => target.fire({ from: self, payload: copy }));
+        return 'delivered';
+      },
+      onEnvelope: emitter.event,
+    };
+  }
+  detach(self: UserId): void {
+    this.endpoints.delete(self);
+  }
+}
+
+async function channelsFor(party: Party, relay: MemoryRelay, extra: Partial<SecureChannelsOptions> = {}): Promise<SecureChannelsImpl> {
+  const channels = new SecureChannelsImpl({ sessions: party.sessions, contacts: party.contacts, relay: relay.attach(party.keyring.userId), crypto, logger: silentLogger, ...extra });
+  await channels.start();
+  open.push(channels);
+  return channels;
+}
+
+async function until(what: string, condition: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+afterAll(async () => {
+  for (const c of open) await c.close();
+  await bed.cleanup();
+});
+
+describe('SecureChannelsImpl', () => {
+  it('hands out a record that a crash left in the inbox after the restart, once', async () => {
+    const [a, b] = await bed.pair();
+    const relay = new MemoryRelay();
+    const alice = await channelsFor(a, relay);
+    alice.startDelivery();
+    const bob = await channelsFor(b, relay);
+    const got: string[] = [];
+    bob.onMessage('x/chat', (m) => void got.push(dec(m.data)));
+    // Bob's kernel commits and acknowledges, but "crashes" before handing the record out.
+    await alice.send(b.keyring.userId, 'x/chat', enc('survives'));
+    await bob.close();
+    relay.detach(b.keyring.userId);
+    expect(got).toEqual([]);
+    expect((await b.sessions.inbox()).map((e) => e.from)).toEqual([a.keyring.userId]);
+
+    const bobAgain = await channelsFor(b, relay);
+    const again: PeerMessage[] = [];
+    bobAgain.onMessage('x/chat', (m) => void again.push(m));
+    bobAgain.startDelivery();
+    await until('the record', () => again.length === 1);
+    expect(dec(again[0]!.data)).toBe('survives');
+    expect(again[0]!.from).toBe(a.keyring.userId);
+    await until('an empty inbox', async () => (await b.sessions.inbox()).length === 0);
+    await alice.send(b.keyring.userId, 'x/chat', enc('next'));
+    await until('the next record', () => again.length === 2);
+  });
+
+  it('logs a failing handler and goes on with the next message; reports link states', async () => {
+    const [a, b] = await bed.pair();
+    const relay = new MemoryRelay();
+    const errors: string[] = [];
+    const logger: Logger = { ...silentLogger, error: (message) => void errors.push(message), child: () => logger };
+    const alice = await channelsFor(a, relay);
+    const bob = await channelsFor(b, relay, { logger });
+    const states: LinkState[] = [];
+    alice.onDidChangeLinkState((e) => void states.push(e.state));
+    expect(alice.linkState(b.keyring.userId)).toBe('idle');
+    const got: string[] = [];
+    bob.onMessage('x/chat', (m) => {
+      if (dec(m.data) === 'boom') throw new Error('handler bug');
+      got.push(dec(m.data));
+    });
+    bob.startDelivery();
+    await alice.send(b.keyring.userId, 'x/chat', enc('boom'));
+    await alice.send(b.keyring.userId, 'x/chat', enc('fine'));
+    await until('the second message', () => got.length === 1);
+    expect(got).toEqual(['fine']);
+    expect(errors).toContain('channels: a message handler failed');
+    expect(states).toEqual(['connecting', 'connected']);
+  });
+
+  it('waits for the relay to be ready, within the send timeout', async () => {
+    const [a, b] = await bed.pair();
+    const relay = new MemoryRelay();
+    let markReady!: () => void;
+    const ready = new Promise<void>((resolve) => (markReady = resolve));
+    const alice = await channelsFor(a, relay, { ready });
+    (await channelsFor(b, relay)).startDelivery();
+    let done = false;
+    const sending = alice.send(b.keyring.userId, 'x/chat', enc('early')).then(() => (done = true));
+    await new Promise((r) => setTimeout(r, 50));
+    expect(done).toBe(false);
+    markReady();
+    await sending;
+    const never = await channelsFor(a, new MemoryRelay(), { ready: new Promise<void>(() => {}) });
+    const error = await never.send(b.keyring.userId, 'x/chat', enc('never'), { timeoutMs: 100 }).catch((e: unknown) => e);
+    expect(isAppError(error, 'channels/peer-unreachable')).toBe(true);
+  });
+
+  it('refuses bad arguments and reserved kernel channel names', async () => {
+    const [a, b] = await bed.pair();
+    const alice = await channelsFor(a, new MemoryRelay());
+    const to = b.keyring.userId;
+    await expect(alice.send(to, 'kernel/peer-signal', enc('x'))).rejects.toThrow(TypeError);
+    expect(() => alice.onMessage('kernel/peer-signal', () => {})).toThrow(TypeError);
+    expect(() => alice.onMessage('x/chat', 'nope' as never)).toThrow(TypeError);
+    expect(() => alice.onMessage('', () => {})).toThrow(TypeError);
+    await expect(alice.send(to, 'x/chat', enc('x'), { timeoutMs: 0 })).rejects.toThrow(RangeError);
+    await expect(alice.send(to, 'x/chat', enc('x'), { timeoutMs: Number.NaN })).rejects.toThrow(RangeError);
+    // Offline recipient (not attached to the relay): refused at once.
+    const error = await alice.send(to, 'x/chat', enc('x')).catch((e: unknown) => e);
+    expect(isAppError(error, 'channels/peer-unreachable')).toBe(true);
+    expect(alice.linkState(to)).toBe('unreachable');
+  });
+});

@@ -1,0 +1,229 @@
+/*
+ * The real thing: a signaling server process and `discordopus send` / `listen` processes on two
+ * profiles, talking end to end encrypted through the server's relay. Profiles are made in this
+ * process with a cheap scrypt (stored in the profile, so the CLI opens them at that cost too).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { UserId } from '@discordopus/sdk';
+import type { MessagingApi } from '../plugins/messaging/src/index.ts';
+import { createClient } from '../core/src/node/client/create-client.ts';
+import { firstPartyPlugins } from '../core/src/node/client/first-party-plugins.ts';
+import { TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles.ts';
+import { startServerProcess, type ServerProcess } from './server-support.ts';
+
+const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../core/bin/discordopus.js');
+const temp = tempDir('discordopus-messaging-cli-');
+const PASS = 'messaging cli passphrase';
+const LONG = 180_000;
+
+interface Profile {
+  name: string;
+  dir: string;
+  userId: UserId;
+}
+
+let server: ServerProcess;
+let alice: Profile;
+let bob: Profile;
+const children = new Set<ChildProcess>();
+
+function env(): NodeJS.ProcessEnv {
+  const base = { ...process.env };
+  for (const name of Object.keys(base)) if (name.startsWith('DISCORDOPUS_') || name === 'DEBUG') delete base[name];
+  return { ...base, DISCORDOPUS_PASSPHRASE: PASS, DISCORDOPUS_SERVER: server.url };
+}
+
+function run(profile: Profile, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, '--profile', profile.dir, ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      children.delete(child);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A running `listen --json`: its events so far, and a way to wait for one. */
+class Listener {
+  readonly events: Record<string, any>[] = [];
+  stderr = '';
+  private readonly waiters = new Set<() => void>();
+  readonly exited: Promise<number | null>;
+  private constructor(readonly child: ChildProcess) {
+    let buffered = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      let at: number;
+      while ((at = buffered.indexOf('\n')) >= 0) {
+        const line = buffered.slice(0, at);
+        buffered = buffered.slice(at + 1);
+        if (line.trim()) this.events.push(JSON.parse(line));
+      }
+      for (const wake of [...this.waiters]) wake();
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
+    this.exited = new Promise((resolve) => child.once('exit', (code) => {
+      children.delete(child);
+      resolve(code);
+      for (const wake of [...this.waiters]) wake();
+    }));
+  }
+
+  static async start(profile: Profile): Promise<Listener> {
+    const child = spawn(process.execPath, [bin, '--profile', profile.dir, 'listen', '--json'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(child);
+    const listener = new Listener(child);
+    await listener.until('ready', (events) => events.some((e) => e.type === 'ready'));
+    return listener;
+  }
+
+  messages(): Record<string, any>[] {
+    return this.events.filter((e) => e.type === 'message');
+  }
+
+  /** Resolves once `condition` holds on the events (checked on every output), or fails after `timeoutMs`. */
+  until(what: string, condition: (events: Record<string, any>[]) => boolean, timeoutMs = 120_000): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => done(new Error(`listen: timed out waiting for ${what}; events ${JSON.stringify(this.events)}; stderr ${this.stderr}`)), timeoutMs);
+      const done = (error?: Error) => {
+        clearTimeout(timer);
+        this.waiters.delete(check);
+        if (error) reject(error);
+        else resolve();
+      };
+      const check = () => {
+        if (condition(this.events)) done();
+        else if (this.child.exitCode !== null || this.child.signalCode !== null) done(new Error(`listen exited while waiting for ${what}: ${this.stderr}`));
+      };
+      this.waiters.add(check);
+      check();
+    });
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    return this.exited;
+  }
+}
+
+async function makeProfile(name: string): Promise<Profile> {
+  const dir = path.join(temp.dir, name);
+  const client = await createClient({ profileDir: dir, passphrase: PASS, create: true, profileKdf: TEST_PROFILE_KDF, displayName: name, plugins: firstPartyPlugins() });
+  const userId = client.identity.userId;
+  await client.close();
+  return { name, dir, userId };
+}
+
+/** Opens a profile in this process (no server) to queue messages or read its history. */
+async function withMessaging<T>(profile: Profile, fn: (api: MessagingApi) => Promise<T>): Promise<T> {
+  const client = await createClient({ profileDir: profile.dir, passphrase: PASS, plugins: firstPartyPlugins() });
+  try {
+    return await fn(client.kernel.pluginApi<MessagingApi>('messaging')!);
+  } finally {
+    await client.close();
+  }
+}
+
+async function befriend(a: Profile, b: Profile): Promise<void> {
+  const client = await createClient({ profileDir: a.dir, passphrase: PASS });
+  try {
+    await client.contacts.add(b.userId, { name: b.name });
+  } finally {
+    await client.close();
+  }
+}
+
+beforeAll(async () => {
+  server = await startServerProcess();
+  [alice, bob] = await Promise.all([makeProfile('alice'), makeProfile('bob')]);
+  await Promise.all([befriend(alice, bob), befriend(bob, alice)]);
+}, LONG);
+
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await server?.stop();
+  temp.cleanup();
+});
+
+describe('discordopus send / listen', () => {
+  it('exchanges messages both ways: send prints "delivered", listen prints the message as JSON', async () => {
+    const bobListens = await Listener.start(bob);
+    const sent = await run(alice, ['send', 'bob', 'hello bob', '--timeout', '60']);
+    expect(sent.code, sent.stderr).toBe(0);
+    expect(sent.stdout).toBe('delivered\n');
+    await bobListens.until('the message', (events) => events.some((e) => e.type === 'message'));
+    expect(bobListens.messages()).toEqual([{ type: 'message', from: alice.userId, text: 'hello bob', id: expect.stringMatching(/^[0-9a-f]{32}$/), sentAt: expect.any(Number) }]);
+    expect(await bobListens.stop()).toBe(0);
+
+    const aliceListens = await Listener.start(alice);
+    const back = await run(bob, ['--json', 'send', alice.userId, 'hello alice', '--timeout', '60']);
+    expect(back.code, back.stderr).toBe(0);
+    expect(JSON.parse(back.stdout)).toMatchObject({ status: 'delivered', to: alice.userId });
+    await aliceListens.until('the reply', (events) => events.some((e) => e.type === 'message'));
+    expect(aliceListens.messages()).toMatchObject([{ from: bob.userId, text: 'hello alice' }]);
+    expect(await aliceListens.stop()).toBe(0);
+  }, LONG);
+
+  it('queues for an offline recipient, keeps it across a sender restart, and delivers it once both are online', async () => {
+    const queued = await run(alice, ['send', 'bob', 'while you were away', '--timeout', '2']);
+    expect(queued.code, queued.stderr).toBe(0);
+    expect(queued.stdout).toBe('queued\n');
+    // The sender comes back and goes again while the recipient is still offline.
+    const interim = await Listener.start(alice);
+    expect(await interim.stop()).toBe(0);
+
+    const bobListens = await Listener.start(bob);
+    const aliceListens = await Listener.start(alice);
+    await bobListens.until('the queued message', (events) => events.some((e) => e.type === 'message'));
+    await aliceListens.until('the delivered status', (events) => events.some((e) => e.type === 'status' && e.status === 'delivered'));
+    expect(bobListens.messages().map((m) => m.text)).toEqual(['while you were away']);
+    await Promise.all([bobListens.stop(), aliceListens.stop()]);
+  }, LONG);
+
+  it('loses nothing and duplicates nothing when the recipient is killed mid-stream', async () => {
+    const texts = Array.from({ length: 30 }, (_, i) => `burst ${i + 1}`);
+    await withMessaging(alice, async (api) => {
+      for (const text of texts) await api.sendText('bob', text);
+    });
+    const first = await Listener.start(bob);
+    const aliceListens = await Listener.start(alice);
+    await first.until('some of the burst', () => first.messages().length >= 3);
+    await first.stop('SIGKILL');
+    const second = await Listener.start(bob);
+    await aliceListens.until('every message delivered', (events) => {
+      const delivered = new Set(events.filter((e) => e.type === 'status' && (e.status === 'delivered' || e.status === 'read')).map((e) => e.id));
+      return delivered.size >= texts.length;
+    }, 150_000);
+    await Promise.all([second.stop(), aliceListens.stop()]);
+
+    const printed = [...first.messages(), ...second.messages()].map((m) => m.text);
+    expect(new Set(printed).size).toBe(printed.length);
+    const history = await withMessaging(bob, (api) => api.history('alice', { limit: 500 }));
+    const burst = history.messages.filter((m) => m.text?.startsWith('burst '));
+    expect(burst.map((m) => m.text)).toEqual(texts);
+    expect(new Set(burst.map((m) => m.id)).size).toBe(texts.length);
+  }, LONG);
+
+  it('rejects bad input with a clear error', async () => {
+    const [unknown, badTimeout, empty] = await Promise.all([
+      run(alice, ['send', 'carol', 'hi']),
+      run(alice, ['send', 'bob', 'hi', '--timeout', 'soon']),
+      run(alice, ['send', 'bob', '  ']),
+    ]);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.stderr).toMatch(/^error: .*not one of your contacts/m);
+    expect(badTimeout.code).not.toBe(0);
+    expect(badTimeout.stderr).toMatch(/--timeout expects/);
+    expect(empty.code).not.toBe(0);
+    expect(empty.stderr).toMatch(/empty/);
+  }, LONG);
+});
