@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
-  authChallengeMessage, authResponseSchema, envelopeSendSchema, prekeyBundleSchema, signalingOrigin, signedPrekeyMessage,
+  authChallengeMessage, authResponseSchema, base64urlByteLength, base64urlLength, envelopeSendSchema, envelopeSendWireSchema, prekeyBundleSchema,
+  signalingOrigin, signedPrekeyMessage,
 } from './signaling-protocol.ts';
 import { userIdFromPublicKey } from './user-id.ts';
 
@@ -55,12 +56,20 @@ describe('wire codecs', () => {
     }
   });
 
-  it('checks user IDs and payload sizes in envelopes', () => {
+  it('checks user IDs and payload sizes in envelopes, and relays payloads as base64url text', () => {
     const to = userIdFromPublicKey(new Uint8Array(32));
-    expect(envelopeSendSchema.safeParse({ to, payload: new Uint8Array(65_536) }).success).toBe(true);
-    expect(envelopeSendSchema.safeParse({ to, payload: new Uint8Array(65_537) }).success).toBe(false);
-    expect(envelopeSendSchema.safeParse({ to: to.toUpperCase(), payload: new Uint8Array(1) }).success).toBe(false);
-    expect(envelopeSendSchema.safeParse({ to: 'x'.repeat(100_000), payload: new Uint8Array(1) }).success).toBe(false);
+    expect(envelopeSendWireSchema.safeParse({ to, payload: 'A'.repeat(base64urlLength(65_536)) }).success).toBe(true);
+    expect(envelopeSendWireSchema.safeParse({ to, payload: 'A'.repeat(base64urlLength(65_536) + 1) }).success).toBe(false);
+    expect(envelopeSendWireSchema.safeParse({ to, payload: 'AAAAA' }).success).toBe(false);
+    expect(envelopeSendWireSchema.safeParse({ to, payload: 'AA==' }).success).toBe(false);
+    expect(envelopeSendWireSchema.safeParse({ to, payload: new Uint8Array(1) }).success).toBe(false);
+    expect(envelopeSendWireSchema.safeParse({ to: to.toUpperCase(), payload: 'AA' }).success).toBe(false);
+    expect(envelopeSendWireSchema.safeParse({ to: 'x'.repeat(100_000), payload: 'AA' }).success).toBe(false);
+    const payload = new Uint8Array(200).map((_, i) => i);
+    const wire = z.encode(envelopeSendSchema, { to, payload });
+    expect(wire.payload).toBe(Buffer.from(payload).toString('base64url'));
+    expect(envelopeSendSchema.parse(wire)).toEqual({ to, payload });
+    expect(base64urlByteLength(wire.payload.length)).toBe(200);
   });
 
   it('round-trips a prekey bundle with and without a one-time prekey', () => {
