@@ -97,7 +97,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  console.log('DEBUGLOG', JSON.stringify(logger.lines.filter((l) => l.level !== 'debug').map((l) => [l.message, l.fields.client, l.fields.code, l.fields.reason ?? l.fields.error])));
   for (const c of clients) await c.close();
   await relay?.close();
   await server?.close();

@@ -43,10 +43,13 @@ export class HostileRelay {
       const up: ClientSocket = connectTo(upstreamUrl, { transports: ['websocket'], forceNew: true, reconnection: false });
       up.onAny((event: string, ...args: unknown[]) => {
         this.capture(args);
-        if (event === SignalingEvents.envelope && this.onDelivery) {
-          const to = this.userOf(down);
-          const delivery = args[0] as Delivery;
-          this.onDelivery({ from: delivery.from, payload: new Uint8Array(delivery.payload) }, to, (d) => down.emit(event, d));
+        if (event === SignalingEvents.envelope) {
+          // Payloads travel as base64url text; the test sees (and the capture searches) the bytes.
+          const wire = args[0] as { from: UserId; payload: string };
+          const delivery = { from: wire.from, payload: fromWire(wire.payload) };
+          this.captured.push(delivery.payload);
+          if (!this.onDelivery) return void down.emit(event, wire);
+          this.onDelivery(delivery, this.userOf(down), (d) => down.emit(event, { from: d.from, payload: toWire(d.payload) }));
           return;
         }
         down.emit(event, ...args);
@@ -54,6 +57,8 @@ export class HostileRelay {
       down.onAny((event: string, ...args: unknown[]) => {
         const ack = typeof args.at(-1) === 'function' ? (args.pop() as (reply: unknown) => void) : undefined;
         this.capture(args);
+        const payload = (args[0] as { payload?: unknown } | undefined)?.payload;
+        if (event === SignalingEvents.envelope && typeof payload === 'string') this.captured.push(fromWire(payload));
         this.counts.set(event, (this.counts.get(event) ?? 0) + 1);
         if (!ack) return void up.emit(event, ...args);
         up.emit(event, ...args, (reply: any) => {
@@ -69,7 +74,7 @@ export class HostileRelay {
 
   /** Sends an envelope to `to` as if the server delivered it from `from`. */
   inject(to: UserId, delivery: Delivery): void {
-    this.downstream.get(to)?.emit(SignalingEvents.envelope, delivery);
+    this.downstream.get(to)?.emit(SignalingEvents.envelope, { from: delivery.from, payload: toWire(delivery.payload) });
   }
 
   /** True when any captured byte string contains `needle`. */
@@ -99,6 +104,14 @@ export class HostileRelay {
       else if (value && typeof value === 'object' && depth < 6) this.capture(Object.values(value), depth + 1);
     }
   }
+}
+
+function fromWire(text: string): Uint8Array {
+  return new Uint8Array(Buffer.from(text, 'base64url'));
+}
+
+function toWire(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('base64url');
 }
 
 /** A logger that keeps every line, to assert drop reasons were logged and no plaintext was. */

@@ -4,6 +4,7 @@
  * process with a cheap scrypt (stored in the profile, so the CLI opens them at that cost too).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -211,6 +212,70 @@ describe('discordopus send / listen', () => {
     const burst = history.messages.filter((m) => m.text?.startsWith('burst '));
     expect(burst.map((m) => m.text)).toEqual(texts);
     expect(new Set(burst.map((m) => m.id)).size).toBe(texts.length);
+  }, LONG);
+
+  it('serves the messaging methods and events over the daemon\'s JSON-RPC', async () => {
+    const socketPath = path.join(temp.dir, 'bob.sock');
+    const daemon = spawn(process.execPath, [bin, '--profile', bob.dir, 'daemon', '--socket', socketPath], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(daemon);
+    let daemonErr = '';
+    daemon.stderr!.on('data', (d) => (daemonErr += d));
+    await new Promise<void>((resolve, reject) => {
+      daemon.stdout!.on('data', (d: Buffer) => d.toString().includes('listening') && resolve());
+      daemon.once('exit', (code) => reject(new Error(`daemon exited with ${code}: ${daemonErr}`)));
+    });
+    const socket = net.connect(socketPath);
+    const replies: any[] = [];
+    let wake = () => {};
+    let buffered = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      buffered += chunk;
+      let at: number;
+      while ((at = buffered.indexOf('\n')) >= 0) {
+        replies.push(JSON.parse(buffered.slice(0, at)));
+        buffered = buffered.slice(at + 1);
+      }
+      wake();
+    });
+    const waitFor = async (match: (m: any) => boolean) => {
+      const deadline = Date.now() + 120_000;
+      while (!replies.some(match)) {
+        if (Date.now() > deadline) throw new Error(`no reply; got ${JSON.stringify(replies)}; daemon: ${daemonErr}`);
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          setTimeout(resolve, 1_000);
+        });
+      }
+      return replies.find(match);
+    };
+    let nextId = 1;
+    const call = async (method: string, params: Record<string, unknown> = {}) => {
+      const id = nextId++;
+      socket.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
+      const reply = await waitFor((m) => m.id === id);
+      if (reply.error) throw Object.assign(new Error(reply.error.message), reply.error);
+      return reply.result;
+    };
+
+    await call('subscribe', { topics: ['messaging.received', 'messaging.status'] });
+    const sent = await run(alice, ['send', 'bob', 'to the daemon', '--timeout', '60']);
+    expect(sent.stdout, sent.stderr).toBe('delivered\n');
+    const event = await waitFor((m) => m.method === 'event' && m.params.topic === 'messaging.received');
+    expect(event.params.payload).toMatchObject({ from: alice.userId, text: 'to the daemon' });
+    const page = await call('messaging.history', { contact: 'alice', limit: 1 });
+    expect(page.messages).toMatchObject([{ text: 'to the daemon', direction: 'in' }]);
+    expect((await call('messaging.search', { query: 'daemon' })).map((m: any) => m.text)).toEqual(['to the daemon']);
+    expect(await call('messaging.markRead', { contact: 'alice' })).toEqual({ marked: 1 });
+    // Alice is offline: the reply waits in the daemon's outbox.
+    expect(await call('messaging.send', { contact: 'alice', text: 'got it' })).toMatchObject({ status: 'queued', direction: 'out' });
+    await expect(call('messaging.send', { contact: 'alice', text: '' })).rejects.toMatchObject({ message: expect.any(String) });
+    await expect(call('messaging.edit', { id: 'zz', text: 'x' })).rejects.toMatchObject({ message: expect.any(String) });
+    expect(await call('messaging.conversations')).toMatchObject([{ peer: alice.userId, unread: 0, queued: 1 }]);
+
+    socket.destroy();
+    daemon.kill('SIGTERM');
+    await new Promise((resolve) => daemon.once('exit', resolve));
   }, LONG);
 
   it('rejects bad input with a clear error', async () => {

@@ -9,7 +9,7 @@ import { connectClient, makeIdentity, startServerProcess, type ServerProcess } f
 // CI runs ~20 s of fuzzing; DISCORDOPUS_FUZZ_SECONDS=600 makes it a soak.
 const FUZZ_MS = Number(process.env.DISCORDOPUS_FUZZ_SECONDS ?? 20) * 1000;
 const SEED = Number(process.env.DISCORDOPUS_FUZZ_SEED ?? 20261126);
-const FUZZERS = 8;
+const FUZZERS = 4;
 
 let server: ServerProcess;
 beforeAll(async () => {
@@ -92,7 +92,8 @@ describe('fuzzing a live server', () => {
           else if (kind === 5) socket.emit(event, values[next(values.length)], values[next(values.length)], () => undefined);
           else socket.emit(event, values[next(values.length)], () => undefined);
           sent += kind === 4 ? 50 : 1;
-          if (burst % 20 === 0) await new Promise((resolve) => setImmediate(resolve));
+          // Paced so that test files running beside this one on a 2-core machine keep their share of CPU.
+          if (burst % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 10));
         }
         socket.close();
         await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 100))]);

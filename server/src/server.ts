@@ -93,7 +93,8 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   const inFlight = new Set<Promise<unknown>>();
   const track = (work: Promise<unknown>) => {
     inFlight.add(work);
-    void work.finally(() => inFlight.delete(work));
+    const remove = () => inFlight.delete(work);
+    work.then(remove, remove);
   };
   const sweepTimer = setInterval(() => {
     connectionBuckets.sweep();

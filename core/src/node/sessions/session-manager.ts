@@ -154,7 +154,6 @@ export class SessionManager {
    */
   private async flushEncrypts(peer: UserId): Promise<void> {
     const items = this.pendingEncrypts.get(peer) ?? [];
-    console.error('DBG flushEncrypts', this.self.slice(0, 8), peer.slice(0, 8), items.length);
     this.pendingEncrypts.delete(peer);
     let payloads: Uint8Array[];
     try {
@@ -287,7 +286,6 @@ export class SessionManager {
   private async flushReceives(from: UserId): Promise<void> {
     const items = this.pendingReceives.get(from) ?? [];
     this.pendingReceives.delete(from);
-    console.error('DBG flushReceives start', this.self.slice(0, 8), from.slice(0, 8), items.length);
     const { db } = this.options;
     let contact: Contact | undefined;
     let work: WorkingSession[];
@@ -360,7 +358,6 @@ export class SessionManager {
         this.options.logger.warn('could not record an identity key', { peer: from, code: isAppError(error) ? error.code : 'unknown' });
       });
     }
-    console.error('DBG flushReceives done', this.self.slice(0, 8), from.slice(0, 8), done.length);
     done.forEach((d, i) => d.item.resolve(entries[i]!));
   }
 
