@@ -49,6 +49,7 @@ export class SignalingClient implements Disposable {
   private reconnectAfterMs: number | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private fatal: AppError | undefined;
+  private terminating = false;
 
   private readonly stateEmitter = new Emitter<SignalingState>();
   private readonly envelopeEmitter = new Emitter<EnvelopeDelivery>();
@@ -106,7 +107,7 @@ export class SignalingClient implements Disposable {
       this.reconnectAfterMs = parsed.success ? Math.min(parsed.data.reconnectAfterMs, 60_000) : 1000;
     });
     this.socket.on('disconnect', (reason) => {
-      if (this.currentState === 'closed') return;
+      if (this.currentState === 'closed' || this.terminating) return;
       this.setState('reconnecting');
       // socket.io reconnects by itself after transport loss, not after a server-side disconnect.
       if (reason === 'io server disconnect') {
@@ -213,6 +214,7 @@ export class SignalingClient implements Disposable {
   }
 
   private terminate(error: AppError | undefined): void {
+    this.terminating = true;
     clearTimeout(this.reconnectTimer);
     this.socket.disconnect();
     this.settle(error ?? new AppError(SignalingErrorCodes.notConnected, 'The signaling client was closed.'));
