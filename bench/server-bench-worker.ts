@@ -74,24 +74,30 @@ if (mode === 'bare-server') {
   await Promise.all(Array.from({ length: 64 }, worker));
   print({ ready: sockets.length });
 } else if (mode === 'relay') {
+  // Client work is kept to the minimum (payload encoded once, deliveries only counted) so that
+  // the server, not this process, is what saturates.
   const [url, kind, seconds] = [args[0]!, args[1]!, Number(args[2])];
   const a = await open(url, kind);
   const b = await open(url, kind);
   const payload = Buffer.alloc(200, 7);
+  const text = payload.toString('base64url');
+  const noop = () => undefined;
+  const emit = kind === 'bare' ? () => a.socket.emit('m', b.address, payload)
+    : kind === 'bare64' ? () => a.socket.emit('m', b.address, text)
+    : () => a.socket.emit(SignalingEvents.envelope, { to: b.address, payload: text }, noop);
   let received = 0;
-  onReceive(b.socket, kind, () => received++);
+  b.socket.on(kind === 'auth' ? SignalingEvents.envelope : 'm', () => received++);
   // Keep a window of envelopes in flight: enough to saturate the server, bounded so nothing queues without end.
   const window = 2000;
-  let inFlight = 0;
+  let sent = 0;
   let stop = false;
   const pump = () => {
-    while (!stop && inFlight < window) {
-      inFlight++;
-      send(a.socket, kind, b.address, payload);
+    while (!stop && sent - received < window) {
+      sent++;
+      emit();
     }
     if (!stop) setImmediate(pump);
   };
-  onReceive(b.socket, kind, () => inFlight--);
   const warm = Date.now() + 1000;
   pump();
   await new Promise((resolve) => setTimeout(resolve, warm - Date.now()));
@@ -104,11 +110,16 @@ if (mode === 'bare-server') {
   stop = true;
   print({ relay_per_s: Math.round(perSecond), relayed });
   process.exit(0);
-} else if (mode === 'latency') {
-  const [url, kind, rate, seconds] = [args[0]!, args[1]!, Number(args[2]), Number(args[3])];
-  const a = await open(url, kind);
+} else if (mode === 'echo') {
+  const [url, kind] = [args[0]!, args[1]!];
   const b = await open(url, kind);
-  onReceive(b.socket, kind, (payload) => send(b.socket, kind, a.address, payload));
+  onReceive(b.socket, kind, (payload, from) => send(b.socket, kind, from, payload));
+  print({ address: b.address });
+} else if (mode === 'latency') {
+  // The echo side runs in its own process (mode echo), so each client process does half the work.
+  const [url, kind, rate, seconds, echo] = [args[0]!, args[1]!, Number(args[2]), Number(args[3]), args[4]!];
+  const a = await open(url, kind);
+  const b = { address: echo };
   const sentAt = new Map<number, number>();
   const samples: number[] = [];
   const warmup = rate; // the first second is not measured

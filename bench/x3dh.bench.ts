@@ -14,6 +14,7 @@ import {
   encodeX3dhHeader,
   generateOneTimePrekeys,
   generateSignedPrekey,
+  x3dhIdentityFromKeyPair,
   x3dhInitiate,
   x3dhRespond,
 } from '../core/src/common/protocol/index.ts';
@@ -25,8 +26,8 @@ export default async function x3dhBench(out: BenchOutput): Promise<void> {
   const a = crypto.x25519GenerateKeyPair();
   const b = crypto.x25519GenerateKeyPair();
 
-  const alice = crypto.ed25519GenerateKeyPair();
-  const bob = crypto.ed25519GenerateKeyPair();
+  const alice = x3dhIdentityFromKeyPair(crypto, crypto.ed25519GenerateKeyPair());
+  const bob = x3dhIdentityFromKeyPair(crypto, crypto.ed25519GenerateKeyPair());
   const spk = generateSignedPrekey(crypto, bob, 1);
   // Distinct one-time prekeys per handshake, as in real use (a pool reused round-robin).
   const otpks = generateOneTimePrekeys(crypto, 1, 256);

@@ -221,6 +221,36 @@ describe('messaging plugin: delivery', () => {
     expect((await texts(bob)).slice(-2)).toEqual(['late 21', 'late 22']);
   });
 
+  it('sends a backlog in batches: order kept, each message once, receipts for all', async () => {
+    const { alice, bob } = await pair();
+    bob.channels.online = false;
+    const failed = nextEvent(alice.api.onDidChange, (c) => c.kind === 'status' && c.error !== undefined, 20_000);
+    const sent: MessageView[] = [];
+    for (let i = 1; i <= 150; i++) sent.push(await alice.api.sendText(BOB, `backlog ${i}`));
+    await failed;
+    const attempts = alice.channels.sent;
+    bob.channels.online = true;
+    alice.channels.loseAcks = 1; // the first batch arrives but its confirmation is lost: resent whole
+    alice.channels.announce();
+    await alice.api.flush(BOB);
+    await Promise.all(sent.map((m) => status(alice, m.id, 'delivered')));
+    expect(await texts(bob)).toEqual(sent.map((m) => m.text));
+    expect(bob.changes.filter((c) => c.kind === 'message')).toHaveLength(150);
+    // 150 messages in batches of at most 64, plus one resend: far fewer channel messages than texts.
+    expect(alice.channels.sent - attempts).toBeLessThan(10);
+  });
+
+  it('stores concurrent sends in call order; a bad one fails alone', async () => {
+    const { alice, bob } = await pair();
+    const calls = Array.from({ length: 40 }, (_, i) => alice.api.sendText(BOB, `c${i}`, i === 7 ? { replyTo: hexId(77) } : {}));
+    const results = await Promise.allSettled(calls);
+    expect(results[7]).toMatchObject({ status: 'rejected', reason: { code: 'messaging/unknown-message' } });
+    const sent = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+    expect(sent.map((m) => m.seq)).toEqual(Array.from({ length: 39 }, (_, i) => i + 1));
+    await Promise.all(sent.map((m) => status(alice, m.id, 'delivered')));
+    expect(await texts(bob)).toEqual(sent.map((m) => m.text));
+  });
+
   it('marks a lasting failure failed, and retry re-queues it', async () => {
     const { alice, bob } = await pair();
     alice.channels.failWith = 'channels/identity-changed';
@@ -303,6 +333,10 @@ describe('messaging plugin: receipts, replies, edits, deletes, reactions, typing
     await alice.api.setTyping('bob', true);
     expect(await typing).toEqual({ kind: 'typing', peer: ALICE, typing: true });
     expect(await texts(bob)).toEqual([]);
+    // A message from the typist ends the indicator.
+    const stopped = nextEvent(bob.api.onDidChange, (c) => c.kind === 'typing' && !c.typing, 20_000);
+    await alice.api.sendText(BOB, 'done typing');
+    await stopped;
     bob.channels.online = false;
     await expect(alice.api.setTyping('bob', false)).resolves.toBeUndefined();
   });

@@ -1,6 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { signedPrekeyMessage as wireSignedPrekeyMessage } from '@discordopus/sdk';
 import { NodeCryptoProvider } from '../../node/crypto/node-crypto-provider.ts';
+import { LocalIdentityKeyring } from '../../node/identity/identity-keyring.ts';
 import { NobleCryptoProvider } from '../crypto/noble-crypto-provider.ts';
 import type { CryptoProvider } from '../crypto/crypto-provider.ts';
 import { CryptoError } from '../crypto/crypto-error.ts';
@@ -15,6 +17,7 @@ import {
   generateSignedPrekey,
   signedPrekeyMessage,
   verifyPrekeyBundle,
+  x3dhIdentityFromKeyPair,
   x3dhInitiate,
   x3dhRespond,
 } from './x3dh.ts';
@@ -34,11 +37,12 @@ function code(run: () => unknown): string {
 }
 
 function setup(crypto: CryptoProvider) {
-  const alice = crypto.ed25519GenerateKeyPair();
-  const bob = crypto.ed25519GenerateKeyPair();
+  const alice = x3dhIdentityFromKeyPair(crypto, crypto.ed25519GenerateKeyPair());
+  const bobKeys = crypto.ed25519GenerateKeyPair();
+  const bob = x3dhIdentityFromKeyPair(crypto, bobKeys);
   const spk = generateSignedPrekey(crypto, bob, 7);
   const [otpk] = generateOneTimePrekeys(crypto, 100, 1);
-  return { alice, bob, spk, otpk: otpk! };
+  return { alice, bob, bobKeys, spk, otpk: otpk! };
 }
 
 describe.each([
@@ -47,13 +51,13 @@ describe.each([
   ['node→noble', node, noble],
 ] as const)('X3DH (%s)', (_name, initiatorCrypto, responderCrypto) => {
   it.each([true, false])('both sides derive the same secret and AD (one-time prekey: %s), and a ratchet session runs on it', (withOtpk) => {
-    const { alice, bob, spk, otpk } = setup(initiatorCrypto);
+    const { alice, bob, bobKeys, spk, otpk } = setup(initiatorCrypto);
     const bundle = decodePrekeyBundle(encodePrekeyBundle(createPrekeyBundle(bob.publicKey, spk, withOtpk ? otpk : undefined)));
     const init = x3dhInitiate(initiatorCrypto, alice, bundle);
     const header = decodeX3dhHeader(encodeX3dhHeader(init.header));
     expect(header.oneTimePrekeyId).toBe(withOtpk ? 100 : undefined);
     expect(header.signedPrekeyId).toBe(7);
-    const resp = x3dhRespond(responderCrypto, bob, spk.secretKey, withOtpk ? otpk.secretKey : undefined, header);
+    const resp = x3dhRespond(responderCrypto, x3dhIdentityFromKeyPair(responderCrypto, bobKeys), spk.secretKey, withOtpk ? otpk.secretKey : undefined, header);
     expect(resp.sharedSecret).toEqual(init.sharedSecret);
     expect(resp.associatedData).toEqual(init.associatedData);
     expect(init.associatedData).toEqual(Uint8Array.of(...alice.publicKey, ...bob.publicKey));
@@ -73,7 +77,7 @@ describe('X3DH failures', () => {
     flipped[0]! ^= 1;
     const sig = spk.signature.slice();
     sig[5]! ^= 1;
-    const other = node.ed25519GenerateKeyPair();
+    const other = x3dhIdentityFromKeyPair(node, node.ed25519GenerateKeyPair());
     for (const bad of [
       { ...good, signedPrekey: { ...good.signedPrekey, publicKey: flipped } },
       { ...good, signedPrekey: { ...good.signedPrekey, id: 8 } },
@@ -88,7 +92,7 @@ describe('X3DH failures', () => {
   it('rejects small-order prekeys even when validly signed', () => {
     const { alice, bob, otpk } = setup(node);
     const zero = new Uint8Array(32);
-    const signature = node.ed25519Sign(bob.secretKey, signedPrekeyMessage(1, zero));
+    const signature = bob.sign(signedPrekeyMessage(1, zero));
     const badSpk = createPrekeyBundle(bob.publicKey, { id: 1, publicKey: zero, signature });
     expect(code(() => verifyPrekeyBundle(node, badSpk))).toBe('crypto/invalid-public-key');
     expect(code(() => x3dhInitiate(node, alice, badSpk))).toBe('crypto/invalid-public-key');
@@ -107,6 +111,10 @@ describe('X3DH failures', () => {
     expect(() => x3dhRespond(node, bob, spk.secretKey.subarray(1), otpk.secretKey, init.header)).toThrow(RangeError);
     expect(() => x3dhInitiate(node, alice, { ...createPrekeyBundle(bob.publicKey, spk), identityKey: 'x' as unknown as Uint8Array })).toThrow(TypeError);
     expect(() => generateSignedPrekey(node, bob, -1)).toThrow(RangeError);
+    expect(() => generateSignedPrekey(node, {} as never, 1)).toThrow(TypeError);
+    expect(() => x3dhInitiate(node, { publicKey: alice.publicKey } as never, createPrekeyBundle(bob.publicKey, spk))).toThrow(TypeError);
+    expect(() => x3dhRespond(node, { ...bob, publicKey: bob.publicKey.subarray(1) }, spk.secretKey, otpk.secretKey, init.header)).toThrow(RangeError);
+    expect(() => x3dhIdentityFromKeyPair(node, { publicKey: alice.publicKey, secretKey: new Uint8Array(31) })).toThrow(RangeError);
     // A wrong signed prekey secret gives a different secret: the first message will not decrypt.
     const wrong = x3dhRespond(node, bob, node.randomBytes(32), otpk.secretKey, init.header);
     expect(wrong.sharedSecret).not.toEqual(init.sharedSecret);
@@ -147,5 +155,45 @@ describe('X3DH failures', () => {
       }),
       { numRuns: 300 },
     );
+  });
+});
+
+describe('X3DH with the kernel IdentityKeyring as the local identity', () => {
+  for (const crypto of [node, noble]) {
+    it(`agrees with the key-pair identity both ways, with and without a one-time prekey (${crypto.name})`, () => {
+      const aliceKeys = crypto.ed25519GenerateKeyPair();
+      const bobKeys = crypto.ed25519GenerateKeyPair();
+      const aliceRing = new LocalIdentityKeyring(crypto, aliceKeys.secretKey, 'alice');
+      const bobRing = new LocalIdentityKeyring(crypto, bobKeys.secretKey, 'bob');
+      const alicePair = x3dhIdentityFromKeyPair(crypto, aliceKeys);
+      const bobPair = x3dhIdentityFromKeyPair(crypto, bobKeys);
+      // Ed25519 is deterministic: the keyring signs a prekey exactly as the key pair does.
+      const spk = generateSignedPrekey(crypto, bobRing, 7);
+      expect(spk.signature).toEqual(bobPair.sign(signedPrekeyMessage(7, spk.publicKey)));
+      const [otpk] = generateOneTimePrekeys(crypto, 8, 1);
+      for (const oneTime of [otpk!, undefined]) {
+        const bundle = createPrekeyBundle(bobRing.publicKey, spk, oneTime);
+        for (const [initiator, responder] of [[aliceRing, bobPair], [alicePair, bobRing], [aliceRing, bobRing]] as const) {
+          const init = x3dhInitiate(crypto, initiator, bundle);
+          const resp = x3dhRespond(crypto, responder, spk.secretKey, oneTime?.secretKey, init.header);
+          expect(resp.sharedSecret).toEqual(init.sharedSecret);
+          expect(resp.associatedData).toEqual(init.associatedData);
+          expect(init.associatedData).toEqual(Uint8Array.of(...aliceKeys.publicKey, ...bobKeys.publicKey));
+        }
+      }
+    });
+  }
+
+  it('refuses a small-order ephemeral key', () => {
+    const bob = new LocalIdentityKeyring(node, node.ed25519GenerateKeyPair().secretKey, 'bob');
+    const spk = generateSignedPrekey(node, bob, 1);
+    const header = { identityKey: node.ed25519GenerateKeyPair().publicKey, ephemeralKey: new Uint8Array(32), signedPrekeyId: 1 };
+    expect(code(() => x3dhRespond(node, bob, spk.secretKey, undefined, header))).toBe('crypto/invalid-public-key');
+  });
+});
+
+describe('signedPrekeyMessage', () => {
+  it('is the wire protocol\'s definition, re-exported', () => {
+    expect(signedPrekeyMessage).toBe(wireSignedPrekeyMessage);
   });
 });

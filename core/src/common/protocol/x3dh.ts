@@ -1,7 +1,11 @@
+import { signedPrekeyMessage } from '@discordopus/sdk';
 import type { CryptoProvider, KeyPair } from '../crypto/crypto-provider.ts';
 import { CryptoError } from '../crypto/crypto-error.ts';
 import { ByteReader, ByteWriter } from '../crypto/byte-codec.ts';
 import { utf8 } from '../crypto/bytes.ts';
+
+// The wire protocol owns the signed prekey encoding (the server verifies it too): one definition.
+export { signedPrekeyMessage };
 
 /**
  * Signal's X3DH key agreement (https://signal.org/docs/specifications/x3dh/) with one change:
@@ -11,13 +15,28 @@ import { utf8 } from '../crypto/bytes.ts';
  * SK = HKDF-SHA256(ikm = 32×0xFF ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4], salt = 32 zero bytes,
  *                  info = "DiscordOpus X3DH v1", 32 bytes)
  * AD = IK_A ‖ IK_B (the two raw 32-byte Ed25519 identity public keys, initiator first).
+ *
+ * The local identity comes in as an {@link X3dhIdentity}, so its secret can stay inside the
+ * kernel's IdentityKeyring; {@link x3dhIdentityFromKeyPair} builds one from a key pair.
  */
 
 export const X3DH_VERSION = 1;
 const KDF_INFO = utf8('DiscordOpus X3DH v1');
 const KDF_PREFIX = new Uint8Array(32).fill(0xff);
 const KDF_SALT = new Uint8Array(32);
-const SIGNED_PREKEY_DOMAIN = utf8('DiscordOpus signed prekey v1');
+
+/** The local identity as X3DH uses it: its public key and DHs with its X25519 twin. */
+export interface X3dhIdentity {
+  /** Ed25519 identity public key. */
+  readonly publicKey: Uint8Array;
+  /** X25519 between the identity key's X25519 twin secret and `theirX25519Public`. */
+  dh(theirX25519Public: Uint8Array): Uint8Array;
+}
+
+/** Signs with the Ed25519 identity key (signed prekeys). */
+export interface X3dhSigner {
+  sign(message: Uint8Array): Uint8Array;
+}
 
 export interface SignedPrekeyPublic {
   readonly id: number;
@@ -83,17 +102,33 @@ function checkKey(fn: string, name: string, value: unknown, length = 32): Uint8A
   return value;
 }
 
-/** The bytes an identity key signs for a signed prekey: domain ‖ u32 id ‖ public key. */
-export function signedPrekeyMessage(id: number, publicKey: Uint8Array): Uint8Array {
-  return new ByteWriter(SIGNED_PREKEY_DOMAIN.length + 36).fixed(SIGNED_PREKEY_DOMAIN).u32(checkId('signedPrekeyMessage', id)).fixed(publicKey).finish();
+function checkIdentity(fn: string, identity: X3dhIdentity): void {
+  checkKey(fn, 'ourIdentity.publicKey', identity?.publicKey);
+  if (typeof identity.dh !== 'function') throw new TypeError(`${fn}: ourIdentity.dh must be a function`);
 }
 
-/** Makes a fresh signed prekey under `identity` (Ed25519 key pair). */
-export function generateSignedPrekey(crypto: CryptoProvider, identity: KeyPair, id: number): SignedPrekey {
+/**
+ * An {@link X3dhIdentity} and {@link X3dhSigner} over an Ed25519 key pair held in memory, for
+ * tests and benchmarks; the kernel passes its IdentityKeyring instead.
+ */
+export function x3dhIdentityFromKeyPair(crypto: CryptoProvider, identity: KeyPair): X3dhIdentity & X3dhSigner {
+  const fn = 'x3dhIdentityFromKeyPair';
+  const secretKey = checkKey(fn, 'identity.secretKey', identity?.secretKey).slice();
+  const publicKey = checkKey(fn, 'identity.publicKey', identity.publicKey).slice();
+  const twin = crypto.ed25519SecretToX25519(secretKey);
+  return {
+    publicKey,
+    dh: (theirX25519Public) => crypto.x25519(twin, theirX25519Public),
+    sign: (message) => crypto.ed25519Sign(secretKey, message),
+  };
+}
+
+/** Makes a fresh signed prekey under `identity` (signs with the Ed25519 identity key). */
+export function generateSignedPrekey(crypto: CryptoProvider, identity: X3dhSigner, id: number): SignedPrekey {
   checkId('generateSignedPrekey', id);
-  checkKey('generateSignedPrekey', 'identity.secretKey', identity?.secretKey);
+  if (typeof identity?.sign !== 'function') throw new TypeError('generateSignedPrekey: identity.sign must be a function');
   const pair = crypto.x25519GenerateKeyPair();
-  const signature = crypto.ed25519Sign(identity.secretKey, signedPrekeyMessage(id, pair.publicKey));
+  const signature = identity.sign(signedPrekeyMessage(id, pair.publicKey));
   return { id, publicKey: pair.publicKey, secretKey: pair.secretKey, signature };
 }
 
@@ -161,11 +196,15 @@ function verifyBundleSignature(crypto: CryptoProvider, bundle: PrekeyBundle): vo
   }
 }
 
+/** Wipes the DH outputs and the IKM once the secret is derived (they would re-derive it). */
 function deriveSecret(crypto: CryptoProvider, dhs: Uint8Array[]): Uint8Array {
   const ikm = new Uint8Array(32 + 32 * dhs.length);
   ikm.set(KDF_PREFIX);
   dhs.forEach((dh, i) => ikm.set(dh, 32 + 32 * i));
-  return crypto.hkdfSha256(ikm, KDF_SALT, KDF_INFO, 32);
+  const secret = crypto.hkdfSha256(ikm, KDF_SALT, KDF_INFO, 32);
+  ikm.fill(0);
+  for (const dh of dhs) dh.fill(0);
+  return secret;
 }
 
 function associatedData(initiatorIdentity: Uint8Array, responderIdentity: Uint8Array): Uint8Array {
@@ -179,20 +218,24 @@ function associatedData(initiatorIdentity: Uint8Array, responderIdentity: Uint8A
  * Initiator side: verifies the bundle, then derives the shared secret and the header to send.
  * @throws CryptoError `crypto/invalid-signature` / `crypto/invalid-public-key` for a bad bundle.
  */
-export function x3dhInitiate(crypto: CryptoProvider, ourIdentity: KeyPair, theirBundle: PrekeyBundle): X3dhInitiatorResult {
-  checkKey('x3dhInitiate', 'ourIdentity.secretKey', ourIdentity?.secretKey);
-  checkKey('x3dhInitiate', 'ourIdentity.publicKey', ourIdentity.publicKey);
+export function x3dhInitiate(crypto: CryptoProvider, ourIdentity: X3dhIdentity, theirBundle: PrekeyBundle): X3dhInitiatorResult {
+  checkIdentity('x3dhInitiate', ourIdentity);
   // Lengths and signature here; small-order keys make the DHs below throw
   // `crypto/invalid-public-key`, so the probes of verifyPrekeyBundle would be redundant work.
   verifyBundleSignature(crypto, theirBundle);
   const ephemeral = crypto.x25519GenerateKeyPair();
   const spk = theirBundle.signedPrekey.publicKey;
-  const dhs = [
-    crypto.x25519(crypto.ed25519SecretToX25519(ourIdentity.secretKey), spk),
-    crypto.x25519(ephemeral.secretKey, crypto.ed25519PublicToX25519(theirBundle.identityKey)),
-    crypto.x25519(ephemeral.secretKey, spk),
-  ];
-  if (theirBundle.oneTimePrekey) dhs.push(crypto.x25519(ephemeral.secretKey, theirBundle.oneTimePrekey.publicKey));
+  let dhs: Uint8Array[];
+  try {
+    dhs = [
+      ourIdentity.dh(spk),
+      crypto.x25519(ephemeral.secretKey, crypto.ed25519PublicToX25519(theirBundle.identityKey)),
+      crypto.x25519(ephemeral.secretKey, spk),
+    ];
+    if (theirBundle.oneTimePrekey) dhs.push(crypto.x25519(ephemeral.secretKey, theirBundle.oneTimePrekey.publicKey));
+  } finally {
+    ephemeral.secretKey.fill(0);
+  }
   return {
     sharedSecret: deriveSecret(crypto, dhs),
     associatedData: associatedData(ourIdentity.publicKey, theirBundle.identityKey),
@@ -214,14 +257,13 @@ export function x3dhInitiate(crypto: CryptoProvider, ourIdentity: KeyPair, their
  */
 export function x3dhRespond(
   crypto: CryptoProvider,
-  ourIdentity: KeyPair,
+  ourIdentity: X3dhIdentity,
   ourSignedPrekeySecret: Uint8Array,
   ourOneTimePrekeySecret: Uint8Array | undefined,
   initialHeader: X3dhInitialHeader,
 ): X3dhResult {
   const fn = 'x3dhRespond';
-  checkKey(fn, 'ourIdentity.secretKey', ourIdentity?.secretKey);
-  checkKey(fn, 'ourIdentity.publicKey', ourIdentity.publicKey);
+  checkIdentity(fn, ourIdentity);
   checkKey(fn, 'ourSignedPrekeySecret', ourSignedPrekeySecret);
   checkKey(fn, 'initialHeader.identityKey', initialHeader?.identityKey);
   checkKey(fn, 'initialHeader.ephemeralKey', initialHeader.ephemeralKey);
@@ -235,7 +277,7 @@ export function x3dhRespond(
   const spkSecret = ourSignedPrekeySecret;
   const dhs = [
     crypto.x25519(spkSecret, theirIdentityX),
-    crypto.x25519(crypto.ed25519SecretToX25519(ourIdentity.secretKey), initialHeader.ephemeralKey),
+    ourIdentity.dh(initialHeader.ephemeralKey),
     crypto.x25519(spkSecret, initialHeader.ephemeralKey),
   ];
   if (ourOneTimePrekeySecret !== undefined) dhs.push(crypto.x25519(checkKey(fn, 'ourOneTimePrekeySecret', ourOneTimePrekeySecret), initialHeader.ephemeralKey));

@@ -1,6 +1,7 @@
 import { userIdFromPublicKey } from '@discordopus/sdk';
 import type { IdentityInfo, UserId } from '@discordopus/sdk';
 import type { CryptoProvider, KeyPair } from '../../common/crypto/crypto-provider.ts';
+import type { X3dhIdentity, X3dhSigner } from '../../common/protocol/x3dh.ts';
 
 /**
  * Kernel-internal token of the {@link IdentityKeyring}. It is not in the SDK and the plugin
@@ -9,10 +10,15 @@ import type { CryptoProvider, KeyPair } from '../../common/crypto/crypto-provide
  */
 export const IdentityKeyring = Symbol.for('discordopus.kernel.IdentityKeyring');
 
-/** Signs with the local Ed25519 identity key and does DH with its X25519 twin. Kernel-internal. */
-export interface IdentityKeyring {
+/**
+ * Signs with the local Ed25519 identity key and does DH with its X25519 twin. Kernel-internal.
+ * It is the local identity X3DH takes, so the secret never leaves it for a handshake.
+ */
+export interface IdentityKeyring extends X3dhIdentity, X3dhSigner {
   readonly info: IdentityInfo;
   readonly userId: UserId;
+  /** The Ed25519 identity public key (`info.publicKey`). */
+  readonly publicKey: Uint8Array;
   /** The X25519 twin of the identity public key, the `IK` used in X3DH. */
   readonly x25519PublicKey: Uint8Array;
   /** Ed25519 signature by the identity key (server auth nonces, signed prekeys). */
@@ -20,8 +26,8 @@ export interface IdentityKeyring {
   /** X25519 between the identity twin secret and `theirPublicKey` (an X3DH DH step). */
   dh(theirPublicKey: Uint8Array): Uint8Array;
   /**
-   * The Ed25519 key pair itself, for the protocol functions that take one (X3DH) and for the
-   * encrypted backup. Never log it, never pass it outside the kernel.
+   * The Ed25519 key pair itself, for the encrypted backup. Never log it, never pass it outside
+   * the kernel.
    */
   keyPair(): KeyPair;
 }
@@ -46,6 +52,10 @@ export class LocalIdentityKeyring implements IdentityKeyring {
 
   get userId(): UserId {
     return this.info.userId;
+  }
+
+  get publicKey(): Uint8Array {
+    return this.info.publicKey;
   }
 
   sign(message: Uint8Array): Uint8Array {

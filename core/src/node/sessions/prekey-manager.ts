@@ -1,6 +1,7 @@
 import type { Kysely, Transaction } from 'kysely';
-import { signedPrekeyMessage, type Logger, type OneTimePrekey, type PrekeyBundle, type SignedPrekey, type UserId } from '@discordopus/sdk';
+import type { Logger, OneTimePrekey, PrekeyBundle, SignedPrekey, UserId } from '@discordopus/sdk';
 import type { CryptoProvider, KeyPair } from '../../common/crypto/crypto-provider.ts';
+import { generateSignedPrekey } from '../../common/protocol/x3dh.ts';
 import type { IdentityKeyring } from '../identity/identity-keyring.ts';
 import { PREKEYS_TABLE } from './session-migrations.ts';
 
@@ -109,19 +110,19 @@ export class PrekeyManager {
     if (latest && latest.signature && this.now() - latest.created_at < this.policy.signedPrekeyRotationMs) {
       return { keyId: latest.key_id, publicKey: new Uint8Array(latest.public_key), signature: new Uint8Array(latest.signature) };
     }
-    const pair = this.crypto.x25519GenerateKeyPair();
     const keyId = await this.freeKeyId('signed');
-    const signature = this.keyring.sign(signedPrekeyMessage(keyId, pair.publicKey));
+    const { publicKey, secretKey, signature } = generateSignedPrekey(this.crypto, this.keyring, keyId);
     await this.db.insertInto(PREKEYS_TABLE).values({
-      kind: 'signed', key_id: keyId, public_key: pair.publicKey, secret_key: pair.secretKey, signature, created_at: this.now(),
+      kind: 'signed', key_id: keyId, public_key: publicKey, secret_key: secretKey, signature, created_at: this.now(),
     }).execute();
-    return { keyId, publicKey: pair.publicKey, signature };
+    return { keyId, publicKey, signature };
   }
 
   private async createOneTimePrekeys(count: number): Promise<OneTimePrekey[]> {
     const out: OneTimePrekey[] = [];
     const now = this.now();
     await this.db.transaction().execute(async (trx) => {
+      // Not generateOneTimePrekeys: its ids are consecutive, ours random per key (see randomKeyId).
       for (let i = 0; i < count; i++) {
         const pair = this.crypto.x25519GenerateKeyPair();
         const keyId = this.randomKeyId();

@@ -1,5 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
-import { AppError, isAppError, userIdFromPublicKey, signedPrekeyMessage, type Contact, type Logger, type PrekeyBundle, type UserId } from '@discordopus/sdk';
+import { AppError, isAppError, userIdFromPublicKey, type Contact, type Logger, type PrekeyBundle, type UserId } from '@discordopus/sdk';
 import type { CryptoProvider } from '../../common/crypto/crypto-provider.ts';
 import { equalBytes, toHex } from '../../common/crypto/bytes.ts';
 import { isCryptoError } from '../../common/crypto/crypto-error.ts';
@@ -7,6 +7,7 @@ import {
   deserializeRatchetState, hasRatchetReceived, initRatchetInitiator, initRatchetResponder, ratchetDecrypt, ratchetEncrypt,
   serializeRatchetState, type RatchetState,
 } from '../../common/protocol/double-ratchet.ts';
+import { x3dhInitiate, x3dhRespond, type X3dhInitiatorResult } from '../../common/protocol/x3dh.ts';
 import type { IdentityKeyring } from '../identity/identity-keyring.ts';
 import type { IdentityKeyOutcome } from '../contacts/contacts-service-impl.ts';
 import { runMigrations } from '../storage/migrations.ts';
@@ -14,7 +15,6 @@ import { KeyedQueue } from './keyed-queue.ts';
 import { DEFAULT_PREKEY_POLICY, PrekeyManager, type PrekeyDirectory, type PrekeyPolicy } from './prekey-manager.ts';
 import { decodeSessionEnvelope, decodeX3dhHeader, encodeSessionEnvelope, encodeX3dhHeader, type SessionEnvelope, type X3dhHeader } from './session-envelope.ts';
 import { INBOX_TABLE, SESSIONS_MIGRATION_OWNER, SESSIONS_TABLE, sessionMigrations } from './session-migrations.ts';
-import { x3dhInitiate, x3dhRespond } from './x3dh-handshake.ts';
 
 /** What the session layer needs of the contact list (ContactsServiceImpl provides it). */
 export interface IdentityKeyBook {
@@ -254,27 +254,34 @@ export class SessionManager {
       const reason = isAppError(error) ? error.message : String(error);
       throw new AppError('channels/peer-unreachable', `Could not fetch the prekeys of ${peer}: ${reason}`, { cause: error });
     }
-    // The signaling client verifies bundles; checked again here because a session rests on it.
+    // The signaling client verifies bundles; checked again here because a session rests on it:
+    // the user ID here, the signed prekey's signature in x3dhInitiate.
     const { crypto } = this.options;
-    if (bundle.userId !== peer || userIdFromPublicKey(bundle.identityKey) !== peer
-      || !crypto.ed25519Verify(bundle.identityKey, signedPrekeyMessage(bundle.signedPrekey.keyId, bundle.signedPrekey.publicKey), bundle.signedPrekey.signature)) {
-      throw identityChanged(peer, 'the server presented a prekey bundle that does not belong to this user ID');
+    const notTheirs = 'the server presented a prekey bundle that does not belong to this user ID';
+    if (bundle.userId !== peer || userIdFromPublicKey(bundle.identityKey) !== peer) throw identityChanged(peer, notTheirs);
+    let x3dh: X3dhInitiatorResult;
+    try {
+      x3dh = x3dhInitiate(crypto, this.options.keyring, {
+        identityKey: bundle.identityKey,
+        signedPrekey: { id: bundle.signedPrekey.keyId, publicKey: bundle.signedPrekey.publicKey, signature: bundle.signedPrekey.signature },
+        oneTimePrekey: bundle.oneTimePrekey && { id: bundle.oneTimePrekey.keyId, publicKey: bundle.oneTimePrekey.publicKey },
+      });
+    } catch (error) {
+      if (isCryptoError(error, 'crypto/invalid-signature')) throw identityChanged(peer, notTheirs);
+      throw error;
     }
-    if (contact.identityKey && !equalBytes(contact.identityKey, bundle.identityKey)) {
-      await this.options.contacts.learnIdentityKey(peer, bundle.identityKey);
-      throw identityChanged(peer);
+    try {
+      if (contact.identityKey && !equalBytes(contact.identityKey, bundle.identityKey)) {
+        await this.options.contacts.learnIdentityKey(peer, bundle.identityKey);
+        throw identityChanged(peer);
+      }
+      if (!contact.identityKey) await this.options.contacts.learnIdentityKey(peer, bundle.identityKey);
+      const state = initRatchetInitiator(crypto, { sharedSecret: x3dh.sharedSecret, associatedData: x3dh.associatedData, theirRatchetKey: x3dh.theirRatchetKey });
+      const { ephemeralKey, signedPrekeyId, oneTimePrekeyId } = x3dh.header;
+      return { id: this.sessionId(this.options.keyring.publicKey, ephemeralKey), state, x3dh: { signedPrekeyId, oneTimePrekeyId, ephemeralKey } };
+    } finally {
+      x3dh.sharedSecret.fill(0);
     }
-    if (!contact.identityKey) await this.options.contacts.learnIdentityKey(peer, bundle.identityKey);
-    const x3dh = x3dhInitiate(crypto, this.options.keyring, {
-      theirIdentityKey: bundle.identityKey, theirSignedPrekey: bundle.signedPrekey.publicKey, theirOneTimePrekey: bundle.oneTimePrekey?.publicKey,
-    });
-    const state = initRatchetInitiator(crypto, { sharedSecret: x3dh.sharedSecret, associatedData: x3dh.associatedData, theirRatchetKey: bundle.signedPrekey.publicKey });
-    x3dh.sharedSecret.fill(0);
-    return {
-      id: this.sessionId(this.options.keyring.info.publicKey, x3dh.ephemeralKey),
-      state,
-      x3dh: { signedPrekeyId: bundle.signedPrekey.keyId, oneTimePrekeyId: bundle.oneTimePrekey?.keyId, ephemeralKey: x3dh.ephemeralKey },
-    };
   }
 
   /**
@@ -374,7 +381,9 @@ export class SessionManager {
     if (header.oneTimePrekeyId !== undefined && !oneTimePrekey) {
       throw new AppError('sessions/unknown-prekey', 'A first message used a one-time prekey that was already used (a replay?); it was dropped.');
     }
-    const x3dh = x3dhRespond(crypto, this.options.keyring, { theirIdentityKey: envelope.senderIdentityKey, theirEphemeralKey: header.ephemeralKey, signedPrekey, oneTimePrekey });
+    const x3dh = x3dhRespond(crypto, this.options.keyring, signedPrekey.secretKey, oneTimePrekey?.secretKey, {
+      identityKey: envelope.senderIdentityKey, ephemeralKey: header.ephemeralKey, signedPrekeyId: header.signedPrekeyId, oneTimePrekeyId: header.oneTimePrekeyId,
+    });
     const initial = initRatchetResponder(crypto, { sharedSecret: x3dh.sharedSecret, associatedData: x3dh.associatedData, ourRatchetKeyPair: signedPrekey });
     x3dh.sharedSecret.fill(0);
     const { state, plaintext } = ratchetDecrypt(crypto, initial, envelope.message, this.now());

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  MAX_IDS_PER_RECORD, MAX_RECORD_BYTES, MAX_TEXT_LENGTH, RecordRejected, decodeRecord, encodeRecord, newMessageId, type MessagingRecord,
+  MAX_BATCH_RECORDS, MAX_IDS_PER_RECORD, MAX_RECORD_BYTES, MAX_TEXT_LENGTH, RecordRejected, decodeRecord, encodeRecord, newMessageId, type MessagingRecord,
 } from './messaging-protocol.ts';
 
 const id = (n: number) => n.toString(16).padStart(32, '0');
@@ -27,6 +27,7 @@ describe('messaging protocol', () => {
     { t: 'reaction', id: id(6), target: id(1), emoji: '🎉', remove: true, at: 9 },
     { t: 'typing', typing: true },
     { t: 'ack', ids: [id(3)] },
+    { t: 'batch', records: [{ t: 'text', id: id(7), seq: 3, sentAt: 1, text: 'a' }, { t: 'receipt', state: 'read', ids: [id(1)], at: 2 }, { t: 'ack', ids: [id(4)] }] },
   ];
 
   it('round-trips every record type', () => {
@@ -57,6 +58,13 @@ describe('messaging protocol', () => {
     expect(reason(enc({ t: 'receipt', state: 'read', ids: Array.from({ length: MAX_IDS_PER_RECORD + 1 }, (_, i) => id(i)), at: 1 }))).toBe('invalid');
     expect(reason(enc({ t: 'reaction', id: id(1), target: id(2), emoji: 'x'.repeat(33), at: 1 }))).toBe('invalid');
     expect(reason(enc({ t: 'typing', typing: 'yes' }))).toBe('invalid');
+    // Batches carry texts, receipts and acks only, at most MAX_BATCH_RECORDS, never nested.
+    const inner = { t: 'text', id: id(1), seq: 1, sentAt: 1, text: 'hi' };
+    expect(reason(enc({ t: 'batch', records: [] }))).toBe('invalid');
+    expect(reason(enc({ t: 'batch', records: [inner, { t: 'typing', typing: true }] }))).toBe('invalid');
+    expect(reason(enc({ t: 'batch', records: [inner, { t: 'edit', id: id(2), target: id(1), text: 'x', at: 1 }] }))).toBe('invalid');
+    expect(reason(enc({ t: 'batch', records: [{ t: 'batch', records: [inner] }] }))).toBe('invalid');
+    expect(reason(enc({ t: 'batch', records: Array.from({ length: MAX_BATCH_RECORDS + 1 }, (_, i) => ({ ...inner, id: id(i) })) }))).toBe('invalid');
   });
 
   it('never echoes content in the reason', () => {

@@ -77,8 +77,22 @@ export const ackRecordSchema = z.strictObject({
   ids: z.array(messageIdSchema).min(1).max(MAX_IDS_PER_RECORD),
 });
 
+/** Most records one batch carries. */
+export const MAX_BATCH_RECORDS = 64;
+
+/**
+ * Several texts, receipts and acks in one channel message, in order: a backlog then costs one
+ * ratchet step and one confirmation instead of one per message. Each inner record is handled
+ * (and deduplicated) as if it came alone.
+ */
+export const batchRecordSchema = z.strictObject({
+  t: z.literal('batch'),
+  records: z.array(z.discriminatedUnion('t', [textRecordSchema, receiptRecordSchema, ackRecordSchema])).min(1).max(MAX_BATCH_RECORDS),
+});
+
 export const messagingRecordSchema = z.discriminatedUnion('t', [
   textRecordSchema, receiptRecordSchema, editRecordSchema, deleteRecordSchema, reactionRecordSchema, typingRecordSchema, ackRecordSchema,
+  batchRecordSchema,
 ]);
 
 export type TextRecord = z.infer<typeof textRecordSchema>;
@@ -88,11 +102,12 @@ export type DeleteRecord = z.infer<typeof deleteRecordSchema>;
 export type ReactionRecord = z.infer<typeof reactionRecordSchema>;
 export type TypingRecord = z.infer<typeof typingRecordSchema>;
 export type AckRecord = z.infer<typeof ackRecordSchema>;
+export type BatchRecord = z.infer<typeof batchRecordSchema>;
 export type MessagingRecord = z.infer<typeof messagingRecordSchema>;
 export type RecordType = MessagingRecord['t'];
 
-/** Record types a sender keeps in its outbox until the peer's kernel confirms them. */
-export const DURABLE_TYPES: ReadonlySet<RecordType> = new Set(['text', 'receipt', 'edit', 'delete', 'reaction', 'ack']);
+/** Record types a batch may carry. */
+export const BATCHABLE_TYPES: ReadonlySet<RecordType> = new Set(['text', 'receipt', 'ack']);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });

@@ -6,10 +6,10 @@ import type {
 } from '../common/messaging-api.ts';
 import {
   MAX_REACTION_LENGTH, MAX_TEXT_LENGTH, MESSAGING_CHANNEL, RecordRejected, decodeRecord, encodeRecord, messageIdSchema, newMessageId,
-  type DeleteRecord, type EditRecord, type MessagingRecord, type ReactionRecord, type ReceiptRecord, type TextRecord,
+  type BatchRecord, type DeleteRecord, type EditRecord, type MessagingRecord, type ReactionRecord, type ReceiptRecord, type TextRecord,
 } from '../common/messaging-protocol.ts';
 import {
-  appendSort, conversation, newestFirst, decodeCursor, findMessage, findMessageById, incomingSort, statusAdvances, toView, views,
+  conversation, insertMessages, lastSort, newestFirst, nextSort, type NewMessage, decodeCursor, findMessage, findMessageById, incomingSort, statusAdvances, toView, views,
   type Db, type MessageRow,
 } from './messaging-store.ts';
 import { Outbox } from './outbox.ts';
@@ -32,6 +32,8 @@ export interface MessagingServiceOptions {
 
 const READ_RECEIPTS_SETTING = 'messaging.sendReadReceipts';
 const TYPING_TIMEOUT_MS = 5_000;
+/** A peer's "typing" shows this long unless repeated; senders repeat it while the user types. */
+export const TYPING_EXPIRY_MS = 8_000;
 
 /** The messaging plugin's work: the API, incoming records, and the outbox. */
 export class MessagingService implements MessagingApi, Disposable {
@@ -41,6 +43,9 @@ export class MessagingService implements MessagingApi, Disposable {
   private readonly outbox: Outbox;
   private readonly now: () => number;
   private readonly self: UserId;
+  private readonly typingTimers = new Map<UserId, ReturnType<typeof setTimeout>>();
+  private readonly pendingTexts: { peer: UserId; text: string; replyTo: string | undefined; resolve(view: MessageView): void; reject(error: unknown): void }[] = [];
+  private writingTexts = false;
 
   constructor(private readonly ctx: PluginContext, private readonly options: MessagingServiceOptions = {}) {
     this.db = ctx.storage.db as Db;
@@ -79,6 +84,8 @@ export class MessagingService implements MessagingApi, Disposable {
 
   dispose(): void {
     this.outbox.dispose();
+    for (const timer of this.typingTimers.values()) clearTimeout(timer);
+    this.typingTimers.clear();
     this.changes.dispose();
   }
 
@@ -88,26 +95,87 @@ export class MessagingService implements MessagingApi, Disposable {
     checkText('sendText', text);
     const peer = await this.resolvePeer(to);
     const replyTo = options.replyTo === undefined ? undefined : checkId('sendText', options.replyTo);
-    const row = await this.ctx.storage.transaction(async (trx) => {
-      const db = trx as unknown as Db;
-      if (replyTo !== undefined && !(await findMessage(db, peer, replyTo))) {
-        throw new AppError('messaging/unknown-message', `The message ${replyTo} you reply to is not in the conversation with ${peer}.`);
-      }
-      const conv = await conversation(db, peer);
-      const now = this.now();
-      const record: TextRecord = { t: 'text', id: newMessageId(), seq: conv.next_seq, sentAt: now, text, ...(replyTo ? { replyTo } : {}) };
-      await db.updateTable('messaging_conversations').set({ next_seq: conv.next_seq + 1 }).where('peer', '=', peer).execute();
-      await db.insertInto('messaging_messages').values({
-        id: record.id, peer, direction: 'out', seq: record.seq, text, reply_to: replyTo ?? null, sent_at: now,
-        sort: await appendSort(db, peer, now), status: 'queued', edited_at: null, deleted: 0, error_code: null, error_message: null,
-      }).execute();
-      await this.outbox.enqueue(db, peer, 'text', JSON.stringify(record), record.id);
-      return (await findMessage(db, peer, record.id))!;
+    return new Promise<MessageView>((resolve, reject) => {
+      this.pendingTexts.push({ peer, text, replyTo, resolve, reject });
+      void this.writeTexts();
     });
-    const view = toView(row, this.self);
-    this.changes.fire({ kind: 'message', message: view });
-    void this.outbox.flush(peer);
-    return view;
+  }
+
+  /**
+   * Stores queued sendText calls, many per transaction (group commit): each commit waits for the
+   * disk, so texts sent while one is being written share the next one. Order is call order.
+   */
+  private async writeTexts(): Promise<void> {
+    if (this.writingTexts) return;
+    this.writingTexts = true;
+    try {
+      while (this.pendingTexts.length > 0) {
+        const batch = this.pendingTexts.splice(0, 256);
+        let outcomes: (MessageRow | AppError)[];
+        try {
+          outcomes = await this.ctx.storage.transaction(async (trx) => {
+            const db = trx as unknown as Db;
+            return this.storeOutgoing(db, batch);
+          });
+        } catch (error) {
+          for (const item of batch) item.reject(error);
+          continue;
+        }
+        const peers = new Set<UserId>();
+        batch.forEach((item, i) => {
+          const outcome = outcomes[i]!;
+          if (outcome instanceof AppError) return item.reject(outcome);
+          const view = toView(outcome, this.self);
+          this.changes.fire({ kind: 'message', message: view });
+          item.resolve(view);
+          peers.add(item.peer);
+        });
+        for (const peer of peers) void this.outbox.flush(peer);
+      }
+    } finally {
+      this.writingTexts = false;
+    }
+  }
+
+  /**
+   * Outgoing texts with their outbox records, a few statements for the whole group. A bad reply
+   * reference is returned for its item, not thrown, so the others commit.
+   */
+  private async storeOutgoing(db: Db, items: readonly { peer: UserId; text: string; replyTo: string | undefined }[]): Promise<(MessageRow | AppError)[]> {
+    const conversations = new Map<UserId, { nextSeq: number; sort: number | undefined }>();
+    const fresh = new Set<string>();
+    const rows: NewMessage[] = [];
+    const results: (NewMessage | AppError)[] = [];
+    const outbox: { peer: UserId; record: string; id: string }[] = [];
+    for (const { peer, text, replyTo } of items) {
+      if (replyTo !== undefined && !fresh.has(`${peer}:${replyTo}`) && !(await findMessage(db, peer, replyTo))) {
+        results.push(new AppError('messaging/unknown-message', `The message ${replyTo} you reply to is not in the conversation with ${peer}.`));
+        continue;
+      }
+      let conv = conversations.get(peer);
+      if (!conv) {
+        conv = { nextSeq: (await conversation(db, peer)).next_seq, sort: await lastSort(db, peer) };
+        conversations.set(peer, conv);
+      }
+      const now = this.now();
+      const record: TextRecord = { t: 'text', id: newMessageId(), seq: conv.nextSeq++, sentAt: now, text, ...(replyTo ? { replyTo } : {}) };
+      conv.sort = nextSort(conv.sort, now);
+      const row: NewMessage = {
+        id: record.id, peer, direction: 'out', seq: record.seq, text, reply_to: replyTo ?? null, sent_at: now,
+        sort: conv.sort, status: 'queued', edited_at: null, deleted: 0, error_code: null, error_message: null,
+      };
+      fresh.add(`${peer}:${record.id}`);
+      rows.push(row);
+      results.push(row);
+      outbox.push({ peer, record: JSON.stringify(record), id: record.id });
+    }
+    const inserted = await insertMessages(db, rows);
+    for (const [peer, conv] of conversations) {
+      await db.updateTable('messaging_conversations').set({ next_seq: conv.nextSeq }).where('peer', '=', peer).execute();
+    }
+    await this.outbox.enqueueMany(db, outbox.map((o) => ({ peer: o.peer, type: 'text', record: o.record, messageId: o.id })));
+    let next = 0;
+    return results.map((r) => (r instanceof AppError ? r : inserted[next++]!));
   }
 
   async edit(id: string, text: string): Promise<MessageView> {
@@ -278,36 +346,98 @@ export class MessagingService implements MessagingApi, Disposable {
       case 'delete':
       case 'reaction': return this.receiveOperation(from, record);
       case 'typing':
-        this.changes.fire({ kind: 'typing', peer: from, typing: record.typing });
+        this.peerTyping(from, record.typing);
         return;
       case 'ack':
         this.changes.fire({ kind: 'applied', peer: from, ids: record.ids });
         return;
+      case 'batch': return this.receiveBatch(from, record);
     }
   }
 
   private async receiveText(from: UserId, record: TextRecord): Promise<void> {
     const stored = await this.ctx.storage.transaction(async (trx) => {
       const db = trx as unknown as Db;
-      const existing = await findMessage(db, from, record.id);
-      if (existing) return existing.direction === 'in' ? 'duplicate' : 'collision';
-      const conv = await conversation(db, from);
-      const now = this.now();
-      await db.insertInto('messaging_messages').values({
-        id: record.id, peer: from, direction: 'in', seq: record.seq, text: record.text, reply_to: record.replyTo ?? null, sent_at: record.sentAt,
-        sort: await incomingSort(db, from, record.seq, now), status: 'received', edited_at: null, deleted: 0, error_code: null, error_message: null,
-      }).execute();
-      if (record.seq > conv.last_in_seq) await db.updateTable('messaging_conversations').set({ last_in_seq: record.seq }).where('peer', '=', from).execute();
-      const receipt: ReceiptRecord = { t: 'receipt', state: 'delivered', ids: [record.id], at: now };
-      await this.outbox.enqueue(db, from, 'receipt', JSON.stringify(receipt));
-      return (await findMessage(db, from, record.id))!;
+      const outcome = await this.storeText(db, from, record);
+      if (typeof outcome !== 'string') await this.enqueueDelivered(db, from, [record.id]);
+      return outcome;
     });
+    this.announceText(from, record, stored);
+  }
+
+  /** The texts of a batch in one transaction (one receipt for them all), then its receipts and acks in order. */
+  private async receiveBatch(from: UserId, batch: BatchRecord): Promise<void> {
+    const texts = batch.records.filter((r): r is TextRecord => r.t === 'text');
+    if (texts.length > 0) {
+      const outcomes = await this.ctx.storage.transaction(async (trx) => {
+        const db = trx as unknown as Db;
+        const results = await this.storeTexts(db, from, texts);
+        const stored = texts.filter((_, i) => typeof results[i] !== 'string').map((t) => t.id);
+        if (stored.length > 0) await this.enqueueDelivered(db, from, stored);
+        return results;
+      });
+      texts.forEach((text, i) => this.announceText(from, text, outcomes[i]!));
+    }
+    for (const record of batch.records) {
+      if (record.t === 'receipt') await this.receiveReceipt(from, record);
+      else if (record.t === 'ack') this.changes.fire({ kind: 'applied', peer: from, ids: record.ids });
+    }
+  }
+
+  /**
+   * Stores a batch's texts with a few statements. The usual case: all are new and come after
+   * everything received from this peer. Anything else (copies, a late retry) goes one by one.
+   */
+  private async storeTexts(db: Db, from: UserId, texts: readonly TextRecord[]): Promise<(MessageRow | 'duplicate' | 'collision')[]> {
+    const ids = texts.map((t) => t.id);
+    const known = await db.selectFrom('messaging_messages').select('id').where('peer', '=', from).where('id', 'in', ids).executeTakeFirst();
+    const conv = await conversation(db, from);
+    const ordered = texts.every((t, i) => t.seq > (i === 0 ? conv.last_in_seq : texts[i - 1]!.seq));
+    if (known || !ordered || new Set(ids).size !== ids.length) {
+      const results: (MessageRow | 'duplicate' | 'collision')[] = [];
+      for (const text of texts) results.push(await this.storeText(db, from, text));
+      return results;
+    }
+    let sort = await lastSort(db, from);
+    const rows: NewMessage[] = texts.map((record) => {
+      sort = nextSort(sort, this.now());
+      return {
+        id: record.id, peer: from, direction: 'in', seq: record.seq, text: record.text, reply_to: record.replyTo ?? null, sent_at: record.sentAt,
+        sort, status: 'received', edited_at: null, deleted: 0, error_code: null, error_message: null,
+      };
+    });
+    const inserted = await insertMessages(db, rows);
+    await db.updateTable('messaging_conversations').set({ last_in_seq: texts.at(-1)!.seq }).where('peer', '=', from).execute();
+    return inserted;
+  }
+
+  /** Stores an incoming text unless it is a copy of one stored before (or reuses one of our ids). */
+  private async storeText(db: Db, from: UserId, record: TextRecord): Promise<MessageRow | 'duplicate' | 'collision'> {
+    const existing = await findMessage(db, from, record.id);
+    if (existing) return existing.direction === 'in' ? 'duplicate' : 'collision';
+    const conv = await conversation(db, from);
+    const now = this.now();
+    await db.insertInto('messaging_messages').values({
+      id: record.id, peer: from, direction: 'in', seq: record.seq, text: record.text, reply_to: record.replyTo ?? null, sent_at: record.sentAt,
+      sort: await incomingSort(db, from, record.seq, now), status: 'received', edited_at: null, deleted: 0, error_code: null, error_message: null,
+    }).execute();
+    if (record.seq > conv.last_in_seq) await db.updateTable('messaging_conversations').set({ last_in_seq: record.seq }).where('peer', '=', from).execute();
+    return (await findMessage(db, from, record.id))!;
+  }
+
+  private async enqueueDelivered(db: Db, to: UserId, ids: string[]): Promise<void> {
+    const receipt: ReceiptRecord = { t: 'receipt', state: 'delivered', ids, at: this.now() };
+    await this.outbox.enqueue(db, to, 'receipt', JSON.stringify(receipt));
+  }
+
+  private announceText(from: UserId, record: TextRecord, stored: MessageRow | 'duplicate' | 'collision'): void {
     if (stored === 'duplicate') {
       this.ctx.log.debug('messaging: duplicate message ignored', { from });
       return;
     }
     if (stored === 'collision') return this.drop(from, 'id-collision', 'text reuses the id of one of our messages');
     const view = toView(stored, this.self);
+    if (this.typingTimers.has(from)) this.peerTyping(from, false);
     this.changes.fire({ kind: 'message', message: view });
     this.ctx.events.publish('messaging.received', {
       from, id: record.id, text: record.text, sentAt: record.sentAt, ...(record.replyTo ? { replyTo: record.replyTo } : {}),
@@ -359,6 +489,18 @@ export class MessagingService implements MessagingApi, Disposable {
   }
 
   // ---- helpers ----
+
+  /** Shows (or clears) a peer's typing indicator; it clears itself after {@link TYPING_EXPIRY_MS}. */
+  private peerTyping(peer: UserId, typing: boolean): void {
+    clearTimeout(this.typingTimers.get(peer));
+    this.typingTimers.delete(peer);
+    if (typing) {
+      const timer = setTimeout(() => this.peerTyping(peer, false), TYPING_EXPIRY_MS);
+      timer.unref?.();
+      this.typingTimers.set(peer, timer);
+    }
+    this.changes.fire({ kind: 'typing', peer, typing });
+  }
 
   private drop(from: UserId, reason: string, detail: string): void {
     this.ctx.log.warn('messaging: dropped a record from a peer', { from, reason, detail });

@@ -66,15 +66,29 @@ export async function conversation(db: Db, peer: UserId): Promise<{ next_seq: nu
   return { next_seq: 1, last_in_seq: 0 };
 }
 
-async function lastSort(db: Db, peer: UserId): Promise<number | undefined> {
+export async function lastSort(db: Db, peer: UserId): Promise<number | undefined> {
   const row = await db.selectFrom('messaging_messages').select((eb) => eb.fn.max('sort').as('sort')).where('peer', '=', peer).executeTakeFirst();
   return row?.sort ?? undefined;
 }
 
 /** A position after everything in the conversation. */
 export async function appendSort(db: Db, peer: UserId, now: number): Promise<number> {
-  const last = await lastSort(db, peer);
+  return nextSort(await lastSort(db, peer), now);
+}
+
+/** The position after `last` (the conversation's latest), at `now` if that is later. */
+export function nextSort(last: number | undefined, now: number): number {
   return last === undefined || now > last ? now : last + 0.001;
+}
+
+export type NewMessage = Omit<MessageRow, 'mid'>;
+
+/** Inserts rows in one statement; returns them with their `mid`, in the same order. */
+export async function insertMessages(db: Db, rows: readonly NewMessage[]): Promise<MessageRow[]> {
+  if (rows.length === 0) return [];
+  const inserted = await db.insertInto('messaging_messages').values([...rows]).returning(['mid', 'id']).execute();
+  const mids = new Map(inserted.map((r) => [r.id, r.mid]));
+  return rows.map((r) => ({ ...r, mid: mids.get(r.id)! }));
 }
 
 /** The position of an incoming message with sequence `seq` (see the ordering note above). */

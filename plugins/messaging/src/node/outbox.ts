@@ -1,5 +1,5 @@
 import { isAppError, type Disposable, type Logger, type UserId } from '@discordopus/sdk';
-import { MAX_IDS_PER_RECORD } from '../common/messaging-protocol.ts';
+import { BATCHABLE_TYPES, MAX_BATCH_RECORDS, MAX_IDS_PER_RECORD } from '../common/messaging-protocol.ts';
 import type { MessageStatus } from '../common/messaging-api.ts';
 import { statusAdvances, type Db, type OutboxRow } from './messaging-store.ts';
 
@@ -13,6 +13,8 @@ export interface OutboxOptions {
   onStatus(change: { peer: UserId; id: string; status: MessageStatus; error?: { code: string; message: string } }): void;
   /** Records in flight at once per peer. Default 32. */
   window?: number;
+  /** Pack runs of texts, receipts and acks into batch records. Default true. */
+  batch?: boolean;
   /** First retry delay; doubles per failed attempt up to {@link maxBackoffMs}. Default 1 s. */
   baseBackoffMs?: number;
   maxBackoffMs?: number;
@@ -22,7 +24,12 @@ interface Unit {
   rows: OutboxRow[];
   type: string;
   record: string;
+  /** For a batch: the records it carries. */
+  parts?: string[];
 }
+
+/** Encoded size a batch may reach (the protocol accepts 48 KiB). */
+const BATCH_BYTES = 40_000;
 
 /** Errors that retrying cannot fix: the message is marked failed until the user retries it. */
 const LASTING = new Set(['channels/identity-changed', 'channels/not-a-contact', 'channels/too-large', 'plugin/permission-denied']);
@@ -49,6 +56,14 @@ export class Outbox implements Disposable {
   /** Adds a record (call inside the transaction that stores what it is about). */
   async enqueue(db: Db, peer: UserId, type: string, record: string, messageId?: string): Promise<void> {
     await db.insertInto('messaging_outbox').values({ peer, type, record, message_id: messageId ?? null, attempts: 0, next_attempt_at: 0, held: 0 }).execute();
+  }
+
+  /** Adds several records in one statement, in order. */
+  async enqueueMany(db: Db, records: readonly { peer: UserId; type: string; record: string; messageId?: string }[]): Promise<void> {
+    if (records.length === 0) return;
+    await db.insertInto('messaging_outbox').values(records.map((r) => ({
+      peer: r.peer, type: r.type, record: r.record, message_id: r.messageId ?? null, attempts: 0, next_attempt_at: 0, held: 0,
+    }))).execute();
   }
 
   /** Delivers what is queued for `peer`; `force` ignores the backoff (the peer just came online). */
@@ -131,32 +146,34 @@ export class Outbox implements Disposable {
       await this.options.transaction(async (trx) => {
         for (const unit of sent) {
           await trx.deleteFrom('messaging_outbox').where('oid', 'in', unit.rows.map((r) => r.oid)).execute();
-          const messageId = unit.type === 'text' ? unit.rows[0]!.message_id : null;
-          if (messageId) {
-            const row = await trx.selectFrom('messaging_messages').select('status').where('peer', '=', peer).where('id', '=', messageId).executeTakeFirst();
-            if (row && statusAdvances(row.status, 'sent')) {
-              await trx.updateTable('messaging_messages').set({ status: 'sent', error_code: null, error_message: null })
-                .where('peer', '=', peer).where('id', '=', messageId).execute();
-              changes.push({ peer, id: messageId, status: 'sent' });
-            }
+          const ids = messageIds(unit);
+          if (ids.length === 0) continue;
+          const rows = await trx.selectFrom('messaging_messages').select(['id', 'status']).where('peer', '=', peer).where('id', 'in', ids).execute();
+          const advancing = rows.filter((r) => statusAdvances(r.status, 'sent')).map((r) => r.id);
+          if (advancing.length > 0) {
+            await trx.updateTable('messaging_messages').set({ status: 'sent', error_code: null, error_message: null })
+              .where('peer', '=', peer).where('id', 'in', advancing).execute();
+            for (const id of advancing) changes.push({ peer, id, status: 'sent' });
           }
         }
         for (const { unit, error } of failures) {
           const problem = describe(error);
           const oids = unit.rows.map((r) => r.oid);
-          const messageId = unit.type === 'text' ? unit.rows[0]!.message_id : null;
+          const texts = unit.rows.filter((r) => r.type === 'text').map((r) => r.oid);
           if (isLasting(error)) {
-            // A receipt or an operation that cannot be delivered is not worth keeping.
-            if (messageId) await trx.updateTable('messaging_outbox').set({ held: 1 }).where('oid', 'in', oids).execute();
-            else await trx.deleteFrom('messaging_outbox').where('oid', 'in', oids).execute();
+            // Messages stay (failed, for retry); a receipt or an operation that cannot be delivered is not worth keeping.
+            if (texts.length > 0) await trx.updateTable('messaging_outbox').set({ held: 1 }).where('oid', 'in', texts).execute();
+            const rest = oids.filter((oid) => !texts.includes(oid));
+            if (rest.length > 0) await trx.deleteFrom('messaging_outbox').where('oid', 'in', rest).execute();
           } else {
             await trx.updateTable('messaging_outbox').set((eb) => ({ attempts: eb('attempts', '+', 1), next_attempt_at: retryAt })).where('oid', 'in', oids).execute();
           }
-          if (messageId) {
+          const ids = messageIds(unit);
+          if (ids.length > 0) {
             const status: MessageStatus = isLasting(error) ? 'failed' : 'queued';
             await trx.updateTable('messaging_messages').set({ status, error_code: problem.code, error_message: problem.message })
-              .where('peer', '=', peer).where('id', '=', messageId).where('status', 'in', ['queued', 'failed']).execute();
-            changes.push({ peer, id: messageId, status, error: problem });
+              .where('peer', '=', peer).where('id', 'in', ids).where('status', 'in', ['queued', 'failed']).execute();
+            for (const id of ids) changes.push({ peer, id, status, error: problem });
           }
         }
       });
@@ -171,7 +188,10 @@ export class Outbox implements Disposable {
     }
   }
 
-  /** The next records to send together: in order, receipts merged, an edit/delete/reaction alone. */
+  /**
+   * The next records to send together, in order: receipts merged, runs of texts, receipts and
+   * acks packed into batches, an edit/delete/reaction alone (after what came before it).
+   */
   private group(rows: readonly OutboxRow[]): Unit[] {
     const window = this.options.window ?? 32;
     const units: Unit[] = [];
@@ -181,7 +201,7 @@ export class Outbox implements Disposable {
         break;
       }
       const last = units.at(-1);
-      if (last && MERGEABLE.has(row.type) && last.type === row.type) {
+      if (last && !last.parts && MERGEABLE.has(row.type) && last.type === row.type) {
         const merged = merge(last.record, row.record);
         if (merged) {
           last.rows.push(row);
@@ -189,8 +209,20 @@ export class Outbox implements Disposable {
           continue;
         }
       }
+      if (last && BATCHABLE_TYPES.has(row.type as 'text') && BATCHABLE_TYPES.has(last.type as 'text') && this.options.batch !== false) {
+        const parts = last.parts ?? [last.record];
+        const bytes = parts.reduce((n, p) => n + p.length + 1, 0) + row.record.length;
+        if (parts.length < MAX_BATCH_RECORDS && bytes <= BATCH_BYTES) {
+          last.parts = [...parts, row.record];
+          last.rows.push(row);
+          continue;
+        }
+      }
       if (units.length >= window) break;
       units.push({ rows: [row], type: row.type, record: row.record });
+    }
+    for (const unit of units) {
+      if (unit.parts) unit.record = `{"t":"batch","records":[${unit.parts.join(',')}]}`;
     }
     return units;
   }
@@ -217,6 +249,11 @@ export class Outbox implements Disposable {
     if (timer) clearTimeout(timer);
     this.timers.delete(peer);
   }
+}
+
+/** Ids of the messages a unit carries (their rows keep `message_id`). */
+function messageIds(unit: Unit): string[] {
+  return unit.rows.filter((r) => r.type === 'text' && r.message_id).map((r) => r.message_id!);
 }
 
 /** Two receipts of the same state (or two acks) as one record, if the ids fit. */
