@@ -30,3 +30,4 @@ export { clientRpcMethods, contactToJson } from './node/daemon/client-rpc-method
 export type { ContactJson } from './node/daemon/client-rpc-methods.ts';
 export { UnixSocketTransport } from './node/daemon/unix-socket-transport.ts';
 export { ExitCode, exitCodeFor } from './node/cli/exit-codes.ts';
+export { firstPartyPlugins } from './node/client/first-party-plugins.ts';

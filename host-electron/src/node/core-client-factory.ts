@@ -4,7 +4,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import type { Logger, PluginDefinition } from '@discordopus/sdk';
 import {
-  clientRpcMethods, createClient, profileExists, restoreClientFromBackup, rpcMethod, RpcServer,
+  clientRpcMethods, createClient, firstPartyPlugins, profileExists, restoreClientFromBackup, rpcMethod, RpcServer,
   type DiscordOpusClient,
 } from '@discordopus/core';
 import { EVENT_NOTIFICATION, type BridgeEvent, type RpcErrorObject } from '../common/bridge-protocol.ts';
@@ -60,7 +60,7 @@ export class CoreClientFactory implements ClientFactory {
     return {
       // A host runs for long: it connects to the server (presence, and the peer work as it lands).
       ...(serverUrl === undefined ? {} : { serverUrl, connectSignaling: true }),
-      ...(this.options.plugins ? { plugins: this.options.plugins } : {}),
+      plugins: this.options.plugins ?? firstPartyPlugins(),
       ...(this.options.thirdPartyPluginDir ? { thirdPartyPluginDir: this.options.thirdPartyPluginDir } : {}),
       ...(this.options.logger ? { logger: this.options.logger } : {}),
       ...(this.options.profileKdf ? { profileKdf: this.options.profileKdf } : {}),

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompiledQuery, OperationNodeTransformer, TableNode, sql } from 'kysely';
-import type { Kysely, KyselyPlugin } from 'kysely';
+import type { Kysely, KyselyPlugin, OrderByItemNode, RawNode } from 'kysely';
 import { createFtsTable, isAppError } from '@discordopus/sdk';
 import { NodeCryptoProvider } from '../crypto/node-crypto-provider.ts';
 import { openProfileDatabase } from './profile-database.ts';
@@ -113,6 +113,55 @@ describe('scopedKysely', () => {
     await refused(chat.selectFrom('chat_rooms').where(sql<boolean>`1 = 1`).selectAll().execute());
     await refused(chat.selectFrom('chat_rooms').select((eb) => eb.fn('sqlite_version').as('v')).execute(), 'sqlite_version');
     await refused(chat.selectFrom((eb) => eb.fn('pragma_table_list').as('chat_t')).selectAll().execute(), 'pragma_table_list');
+    const injected = 'upper((SELECT k FROM secret_keys))||upper';
+    await refused(chat.selectFrom('chat_rooms').select((eb) => eb.fn(injected, []).as('v')).execute(), injected);
+    expect(await chat.selectFrom('chat_rooms').select((eb) => eb.fn<string>('upper', ['name']).as('v')).execute()).toEqual([{ v: 'GENERAL' }]);
+  });
+
+  it("accepts kysely's own order directions and `on true`, but no raw SQL in their place", async () => {
+    const bodies = async (q: { execute(): Promise<Array<{ body: string }>> }) => (await q.execute()).map((r) => r.body);
+    await chat.insertInto('chat_messages').values([{ id: 10, room: 1, body: 'a' }, { id: 11, room: 1, body: 'b' }, { id: 12, room: null, body: 'c' }]).execute();
+    const base = chat.selectFrom('chat_messages').select('body').where('id', '>=', 10);
+    expect(await bodies(base.orderBy('id', 'desc'))).toEqual(['c', 'b', 'a']);
+    expect(await bodies(base.orderBy('id', 'asc'))).toEqual(['a', 'b', 'c']);
+    expect(await bodies(base.orderBy('room', (ob) => ob.desc().nullsLast()).orderBy('id', (ob) => ob.asc()))).toEqual(['a', 'b', 'c']);
+    expect(await bodies(base.orderBy('room', (ob) => ob.asc().nullsFirst()).orderBy('id', (ob) => ob.desc()))).toEqual(['c', 'b', 'a']);
+    expect(await bodies(base.orderBy('body', (ob) => ob.collate('nocase').desc()))).toEqual(['c', 'b', 'a']);
+    const joined = await chat.selectFrom('chat_messages as m').innerJoin('chat_rooms as r', (j) => j.onTrue()).select('m.body').where('m.id', '=', 10).execute();
+    expect(joined).toEqual([{ body: 'a' }]);
+    const both = await chat.selectFrom('chat_messages as m').innerJoin('chat_rooms as r', (j) => j.onRef('r.id', '=', 'm.room').onTrue()).select('m.body').where('m.id', '=', 10).execute();
+    expect(both).toEqual([{ body: 'a' }]);
+
+    await refused(base.orderBy('id', sql`desc, (SELECT k FROM secret_keys)`).execute());
+    await refused(base.orderBy(sql`(SELECT k FROM secret_keys)`, 'desc').execute());
+    await refused(chat.selectFrom('chat_messages').innerJoin('chat_rooms', (j) => j.on(sql<boolean>`(SELECT 1 FROM secret_keys)`)).selectAll().execute());
+    // Raw nodes shaped like kysely's keywords but carrying anything more, injected by a transformer.
+    const direction = (raw: object): KyselyPlugin => ({
+      transformQuery: (args) => new (class extends OperationNodeTransformer {
+        protected override transformOrderByItem(node: OrderByItemNode): OrderByItemNode {
+          return { ...super.transformOrderByItem(node), direction: raw as RawNode };
+        }
+      })().transformNode(args.node),
+      transformResult: async (args) => args.result,
+    });
+    const imitations = [
+      { kind: 'RawNode', sqlFragments: ['desc, (SELECT k FROM secret_keys)'], parameters: [] },
+      { kind: 'RawNode', sqlFragments: ['DESC'], parameters: [] },
+      { kind: 'RawNode', sqlFragments: ['desc', ''], parameters: [TableNode.create('secret_keys')] },
+      { kind: 'RawNode', sqlFragments: ['desc'], parameters: [], extra: TableNode.create('secret_keys') },
+      { kind: 'RawNode', sqlFragments: ['true'], parameters: [] },
+    ];
+    for (const raw of imitations) await refused(base.orderBy('id', 'desc').withPlugin(direction(raw)).execute());
+    const nulls: KyselyPlugin = {
+      transformQuery: (args) => new (class extends OperationNodeTransformer {
+        protected override transformOrderByItem(node: OrderByItemNode): OrderByItemNode {
+          return { ...super.transformOrderByItem(node), nulls: 'last, (SELECT k FROM secret_keys)' as 'last' };
+        }
+      })().transformNode(args.node),
+      transformResult: async (args) => args.result,
+    };
+    await refused(base.orderBy('id', (ob) => ob.nullsLast()).withPlugin(nulls).execute());
+    await chat.deleteFrom('chat_messages').where('id', '>=', 10).execute();
   });
 
   it('cannot be bypassed through withoutPlugins, withSchema, pre-compiled queries, raw connections or extra plugins', async () => {

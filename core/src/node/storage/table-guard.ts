@@ -15,6 +15,7 @@ export interface ScopedKyselyOptions {
 
 const PREFIX = /^[a-z][a-z0-9_]*_$/;
 // SQLite functions that read the schema or other databases, or load code.
+const FUNCTION_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const DENIED_FUNCTION = /^(pragma_|sqlite_|load_extension$|fts3_tokenizer$|readfile$|writefile$|edit$|fts5$)/i;
 
 /**
@@ -45,6 +46,25 @@ export function scopedKysely(db: Kysely<any>, tablePrefix: string, options: Scop
   // The dialect is only used for introspection, which the guard refuses (it reads sqlite_master).
   const dialect = new SqliteDialect({ database: async () => { throw new Error('scopedKysely: no introspection'); } });
   return new Kysely<any>({ config: { dialect }, dialect, driver: transactionDriver, executor });
+}
+
+const ORDER_DIRECTIONS: ReadonlySet<string> = new Set(['asc', 'desc']);
+const JOIN_CONDITIONS: ReadonlySet<string> = new Set(['true']);
+const RAW_NODE_KEYS = ['kind', 'parameters', 'sqlFragments'].join();
+
+/**
+ * True for a raw node exactly as kysely's `RawNode.createWithSql(keyword)` builds it for one of
+ * `keywords`: one fragment that is the keyword, no parameters, nothing else. Only such fixed
+ * keywords are accepted in place of raw SQL, and only where kysely itself puts them.
+ */
+function isKeywordNode(node: unknown, keywords: ReadonlySet<string>): boolean {
+  if (node === null || typeof node !== 'object') return false;
+  const raw = node as { kind?: unknown; sqlFragments?: unknown; parameters?: unknown };
+  return raw.kind === 'RawNode'
+    && Object.keys(raw).sort().join() === RAW_NODE_KEYS
+    && Array.isArray(raw.sqlFragments) && raw.sqlFragments.length === 1
+    && typeof raw.sqlFragments[0] === 'string' && keywords.has(raw.sqlFragments[0])
+    && Array.isArray(raw.parameters) && raw.parameters.length === 0;
 }
 
 const SAVEPOINT = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -201,6 +221,17 @@ class TableGuardPlugin implements KyselyPlugin {
     if (!lower.startsWith(this.prefix) || lower.length === this.prefix.length || this.others.some((p) => lower.startsWith(p))) this.refuse(what, name);
   }
 
+  /** `on true` (JoinBuilder.onTrue) is a raw node, alone or and-ed with other conditions. */
+  private visitJoinCondition(node: unknown): void {
+    const n = node as { kind?: unknown; left?: unknown; right?: unknown } | null | undefined;
+    if (n?.kind === 'AndNode') {
+      this.visitJoinCondition(n.left);
+      this.visitJoinCondition(n.right);
+    } else if (!isKeywordNode(node, JOIN_CONDITIONS)) {
+      this.visit(node, false);
+    }
+  }
+
   private visit(node: unknown, inReference: boolean): void {
     if (node === null || typeof node !== 'object') return;
     if (Array.isArray(node)) {
@@ -217,6 +248,17 @@ class TableGuardPlugin implements KyselyPlugin {
         this.visit(n.column, false);
         this.visit(n.table, true);
         return;
+      case 'OrderByItemNode':
+        // kysely writes `asc`/`desc` as a raw node (order-by-parser, OrderByItemBuilder).
+        // `nulls` is compiled as text, so a plugin transformer must not put anything else there.
+        if (n.nulls !== undefined && n.nulls !== 'first' && n.nulls !== 'last') this.refuse('order by modifier', String(n.nulls));
+        for (const [key, child] of Object.entries(n)) {
+          if (key !== 'kind' && !(key === 'direction' && isKeywordNode(child, ORDER_DIRECTIONS))) this.visit(child, false);
+        }
+        return;
+      case 'OnNode':
+        this.visitJoinCondition(n.on);
+        return;
       case 'RawNode':
         if (!isTrustedSqlNode(n)) {
           throw new AppError(
@@ -228,7 +270,8 @@ class TableGuardPlugin implements KyselyPlugin {
         break;
       case 'FunctionNode':
       case 'AggregateFunctionNode':
-        if (typeof n.func === 'string' && DENIED_FUNCTION.test(n.func)) this.refuse('function', n.func);
+        // kysely writes the name as given (`eb.fn(name)`), so it must be a bare identifier.
+        if (typeof n.func !== 'string' || !FUNCTION_NAME.test(n.func) || DENIED_FUNCTION.test(n.func)) this.refuse('function', String(n.func));
         break;
       case 'CreateIndexNode':
       case 'DropIndexNode':

@@ -103,12 +103,11 @@ export async function incomingSort(db: Db, peer: UserId, seq: number, now: numbe
 }
 
 /**
- * Newest first. The kernel's table guard refuses kysely's `desc` (it is a raw SQL node), so the
- * order is by the negated columns; SQLite then sorts the conversation's rows instead of walking
- * the index backwards.
+ * Newest first, on the plain columns so that SQLite walks the (peer, sort) index backwards (its
+ * entries end with the rowid, `mid`) instead of sorting the conversation's rows.
  */
-export function newestFirst<Q extends { orderBy(expr: any): Q }>(query: Q): Q {
-  return query.orderBy((eb: any) => eb.neg(eb.ref('sort'))).orderBy((eb: any) => eb.neg(eb.ref('mid')));
+export function newestFirst<Q extends { orderBy(expr: 'sort' | 'mid', direction: 'desc'): Q }>(query: Q): Q {
+  return query.orderBy('sort', 'desc').orderBy('mid', 'desc');
 }
 
 export async function findMessage(db: Db, peer: UserId, id: string): Promise<MessageRow | undefined> {
