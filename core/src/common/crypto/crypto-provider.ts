@@ -32,6 +32,8 @@ export interface CryptoProvider {
   sha256(data: Uint8Array): Uint8Array;
   sha512(data: Uint8Array): Uint8Array;
   hmacSha256(key: Uint8Array, data: Uint8Array): Uint8Array;
+  /** HMAC-SHA512 (64 bytes): one call where a KDF needs two 32-byte keys (the ratchet's chain step). */
+  hmacSha512(key: Uint8Array, data: Uint8Array): Uint8Array;
   /** RFC 5869 HKDF with SHA-256. `info` at most 1024 bytes, `length` at most 255·32 (RangeError). */
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array;
 

@@ -32,6 +32,10 @@ export class NobleCryptoProvider implements CryptoProvider {
     return hmac(sha256, bytesArg('hmacSha256', 'key', key), bytesArg('hmacSha256', 'data', data));
   }
 
+  hmacSha512(key: Uint8Array, data: Uint8Array): Uint8Array {
+    return hmac(sha512, bytesArg('hmacSha512', 'key', key), bytesArg('hmacSha512', 'data', data));
+  }
+
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
     const fn = 'hkdfSha256';
     return hkdf(sha256, bytesArg(fn, 'ikm', ikm), bytesArg(fn, 'salt', salt), hkdfInfoArg(fn, info), lengthArg(fn, 'length', length, HKDF_SHA256_MAX));

@@ -9,6 +9,7 @@ import {
   MAX_SKIP,
   MAX_SKIPPED_KEYS,
   RATCHET_HEADER_BYTES,
+  RATCHET_VERSION,
   SKIPPED_KEY_TTL_MS,
   type RatchetState,
   canRatchetSend,
@@ -151,7 +152,7 @@ describe('double ratchet', () => {
     expect(code(() => ratchetDecrypt(node, bob, message.subarray(0, RATCHET_HEADER_BYTES + 15), NOW))).toBe('crypto/malformed');
     expect(code(() => ratchetDecrypt(node, bob, new Uint8Array(0), NOW))).toBe('crypto/malformed');
     const future = message.slice();
-    future[0] = 2;
+    future[0] = RATCHET_VERSION + 1;
     expect(code(() => ratchetDecrypt(node, bob, future, NOW))).toBe('crypto/unsupported-version');
     expect(code(() => decodeRatchetHeader(new Uint8Array(3)))).toBe('crypto/malformed');
     const smallOrder = message.slice();

@@ -133,6 +133,10 @@ export class NodeCryptoProvider implements CryptoProvider {
     return owned(createHmac('sha256', bytesArg('hmacSha256', 'key', key)).update(bytesArg('hmacSha256', 'data', data)).digest());
   }
 
+  hmacSha512(key: Uint8Array, data: Uint8Array): Uint8Array {
+    return owned(createHmac('sha512', bytesArg('hmacSha512', 'key', key)).update(bytesArg('hmacSha512', 'data', data)).digest());
+  }
+
   hkdfSha256(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: number): Uint8Array {
     const fn = 'hkdfSha256';
     const ikmBytes = bytesArg(fn, 'ikm', ikm);
@@ -230,8 +234,14 @@ export class NodeCryptoProvider implements CryptoProvider {
     const cipher = createCipheriv(alg as CipherGCMTypes, k, n, { authTagLength: AEAD_TAG_BYTES });
     if (associatedData !== undefined) cipher.setAAD(bytesArg(fn, 'associatedData', associatedData), { plaintextLength: pt.length });
     const body = cipher.update(pt);
+    // Stream ciphers emit everything from update(); final() only computes the tag. One copy into
+    // an owned array instead of Buffer.concat (a pooled slice) plus a second copy out of the pool.
     const tail = cipher.final();
-    return owned(Buffer.concat([body, tail, cipher.getAuthTag()], pt.length + AEAD_TAG_BYTES));
+    const out = new Uint8Array(pt.length + AEAD_TAG_BYTES);
+    out.set(body);
+    if (tail.length > 0) out.set(tail, body.length);
+    out.set(cipher.getAuthTag(), pt.length);
+    return out;
   }
 
   aeadOpen(algorithm: AeadAlgorithm, key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, associatedData?: Uint8Array): Uint8Array {

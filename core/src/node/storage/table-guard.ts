@@ -25,7 +25,8 @@ const DENIED_FUNCTION = /^(pragma_|sqlite_|load_extension$|fts3_tokenizer$|readf
  * `storage/table-not-allowed`) any table, index, view, trigger or CTE name outside the prefix,
  * also in joins, subqueries, foreign-key references and DDL; any schema-qualified name
  * (`main.x`, `temp.x`); raw `sql` fragments (their text cannot be checked: FTS5 tables are made
- * with the SDK's createFtsTable); and functions that read the schema or load code. Qualified
+ * with the SDK's createFtsTable; kysely's own `asc`/`desc` and `on true` nodes are accepted);
+ * function names that are not bare identifiers or that read the schema or load code. Qualified
  * column references (`m.body`) are not checked: SQL resolves them against the query's own FROM
  * list, which is.
  *
