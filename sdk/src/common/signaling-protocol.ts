@@ -100,7 +100,7 @@ export const SIGNALING_PROTOCOL_VERSION = 1;
 
 const encoder = new TextEncoder();
 const AUTH_DOMAIN = encoder.encode('DiscordOpus/signaling-auth/v1');
-// Byte-identical to core's X3DH `signedPrekeyMessage` (test/server-prekey-encoding.test.ts checks it).
+// The one definition of the signed-prekey bytes: core X3DH signs them, the server verifies them.
 const SIGNED_PREKEY_DOMAIN = encoder.encode('DiscordOpus signed prekey v1');
 
 function concatBytes(parts: Uint8Array[]): Uint8Array {
