@@ -80,6 +80,9 @@ describe('PeerLinkManager', () => {
     await nextEvent(bob.onMessage, (m) => m.channel === 'files', 20_000);
     await bob.closeLink('alice');
     await Promise.all(sends);
+    // A resolved send was handed to the new link, not yet received: wait for the tail instead of racing it.
+    const isTail = (m: PeerManagerMessage) => m.channel === 'files' && m.data[0] === count - 1;
+    if (!received.some(isTail)) await nextEvent(bob.onMessage, isTail, 20_000);
 
     expect(states).toContain('disconnected');
     expect(states.at(-1)).toBe('connected');
