@@ -15,6 +15,7 @@ import {
   canRatchetSend,
   decodeRatchetHeader,
   deserializeRatchetState,
+  encodeRatchetHeader,
   hasRatchetReceived,
   initRatchetInitiator,
   initRatchetResponder,
@@ -79,6 +80,41 @@ describe('double ratchet', () => {
     expect(serializeRatchetState(alice)).toEqual(aliceBytes);
     expect(serializeRatchetState(bob)).toEqual(bobBytes);
     expect(ratchetDecrypt(node, bob, message, NOW).plaintext).toEqual(utf8('one'));
+  });
+
+  it('derives each message key and the next chain key from one HMAC-SHA512 (format v2)', () => {
+    const noble = new NobleCryptoProvider();
+    const { alice } = pair();
+    const { state, message } = ratchetEncrypt(node, alice, utf8('known'));
+    const step = noble.hmacSha512(alice.sendChainKey!, Uint8Array.of(0x01));
+    expect(message[0]).toBe(RATCHET_VERSION);
+    expect(RATCHET_VERSION).toBe(2);
+    expect(state.sendChainKey).toEqual(step.subarray(32));
+    const ad = new Uint8Array([...alice.associatedData, ...message.subarray(0, RATCHET_HEADER_BYTES)]);
+    const plaintext = noble.aeadOpen('chacha20-poly1305', step.subarray(0, 32), new Uint8Array(12), message.subarray(RATCHET_HEADER_BYTES), ad);
+    expect(plaintext).toEqual(utf8('known'));
+  });
+
+  it('a skipped key stays usable in the old state after a decrypt or a failed one consumed it', () => {
+    let { alice, bob } = pair();
+    const late = ratchetEncrypt(node, alice, utf8('late'));
+    alice = late.state;
+    bob = ratchetDecrypt(node, bob, ratchetEncrypt(node, alice, utf8('now')).message, NOW).state;
+    const forged = late.message.slice();
+    forged[forged.length - 1]! ^= 1;
+    expect(code(() => ratchetDecrypt(node, bob, forged, NOW))).toBe('crypto/auth-failed');
+    const first = ratchetDecrypt(node, bob, late.message, NOW);
+    expect(first.plaintext).toEqual(utf8('late'));
+    expect(first.state.skipped.size).toBe(0);
+    // The old state still holds the key: a caller whose transaction failed can decrypt again.
+    expect(ratchetDecrypt(node, bob, late.message, NOW).plaintext).toEqual(utf8('late'));
+    expect(code(() => ratchetDecrypt(node, first.state, late.message, NOW))).toBe('crypto/replay');
+  });
+
+  it('keeps the next chain key in its own buffer (no message key riding along)', () => {
+    const { alice } = pair();
+    const { state } = ratchetEncrypt(node, alice, utf8('x'));
+    expect(state.sendChainKey!.byteLength).toBe(state.sendChainKey!.buffer.byteLength);
   });
 
   it('decrypts out of order through skipped keys and rejects every replay', () => {
@@ -155,6 +191,11 @@ describe('double ratchet', () => {
     future[0] = RATCHET_VERSION + 1;
     expect(code(() => ratchetDecrypt(node, bob, future, NOW))).toBe('crypto/unsupported-version');
     expect(code(() => decodeRatchetHeader(new Uint8Array(3)))).toBe('crypto/malformed');
+    expect(() => decodeRatchetHeader([1, 2] as unknown as Uint8Array)).toThrow(TypeError);
+    expect(decodeRatchetHeader(message)).toEqual({ ratchetKey: alice.dhSelf.publicKey, previousChainLength: 0, n: 0 });
+    expect(encodeRatchetHeader(decodeRatchetHeader(message))).toEqual(message.subarray(0, RATCHET_HEADER_BYTES));
+    expect(() => encodeRatchetHeader({ ratchetKey: new Uint8Array(31), previousChainLength: 0, n: 0 })).toThrow(RangeError);
+    expect(() => encodeRatchetHeader({ ratchetKey: new Uint8Array(32), previousChainLength: -1, n: 0 })).toThrow(RangeError);
     const smallOrder = message.slice();
     smallOrder.fill(0, 1, 33);
     expect(code(() => ratchetDecrypt(node, bob, smallOrder, NOW))).toBe('crypto/invalid-public-key');

@@ -12,11 +12,12 @@ import { equalBytes, utf8, writeU32BE } from '../crypto/bytes.ts';
  * - Root KDF: HKDF-SHA256(salt = root key, ikm = DH output, info = "DiscordOpus Ratchet v1") → 64
  *   bytes = new root key ‖ chain key.
  * - Chain KDF: HMAC-SHA512(ck, 0x01) → 64 bytes = message key ‖ next chain key. Signal's spec
- *   recommends HMAC with SHA-256 or SHA-512 keyed by ck for KDF_CK; one SHA-512 call yields both
- *   keys (it equals HKDF-Expand-SHA512(ck, 0x01 minus its counter byte, 64): a single block), and
- *   halves of one PRF output are as independent as two PRF outputs. Version 1 used two
- *   HMAC-SHA256 calls; every node:crypto call costs a native object, and the two HMACs were a
- *   third of an encrypt+decrypt.
+ *   recommends HMAC-SHA256 or -SHA512 keyed by ck for KDF_CK; HMAC is a PRF, so the two halves of
+ *   one output are as independent as two outputs (the split BIP32 makes of HMAC-SHA512). It is
+ *   NOT HKDF-Expand-SHA512 by the letter of RFC 5869, which wants a 64-byte PRK (ck has 32 bytes,
+ *   the 256-bit level of every other key here). Version 1 made two HMAC-SHA256 calls (0x01,
+ *   0x02) per step; each node:crypto call costs a native object set-up that dwarfs hashing one
+ *   byte, and the four HMACs of an encrypt+decrypt cost more than its two AEADs.
  * - AEAD: ChaCha20-Poly1305 keyed with the message key, a constant all-zero nonce, and
  *   associated data = X3DH AD ‖ encoded header. Why this choice:
  *   every message key is used for exactly one message (the chain only moves forward and replays

@@ -13,12 +13,13 @@ const key32 = bytes(32, 32);
 const runs = { numRuns: 60 };
 
 describe('node and noble backends agree', () => {
-  it('sha256, sha512, hmac-sha256', () => {
+  it('sha256, sha512, hmac-sha256, hmac-sha512', () => {
     fc.assert(
       fc.property(bytes(), bytes(0, 100), (data, key) => {
         expect(node.sha256(data)).toEqual(noble.sha256(data));
         expect(node.sha512(data)).toEqual(noble.sha512(data));
         expect(node.hmacSha256(key, data)).toEqual(noble.hmacSha256(key, data));
+        expect(node.hmacSha512(key, data)).toEqual(noble.hmacSha512(key, data));
       }),
       runs,
     );
@@ -139,6 +140,7 @@ describe.each([node, noble])('$name backend: bad inputs', (c) => {
   it('rejects non-Uint8Array arguments with TypeError and wrong lengths with RangeError', () => {
     expect(() => c.sha256('abc' as unknown as Uint8Array)).toThrow(TypeError);
     expect(() => c.hmacSha256(new Uint8Array(1), [1, 2] as unknown as Uint8Array)).toThrow(TypeError);
+    expect(() => c.hmacSha512('key' as unknown as Uint8Array, new Uint8Array(1))).toThrow(TypeError);
     expect(() => c.ed25519Sign(new Uint8Array(31), new Uint8Array(1))).toThrow(RangeError);
     expect(() => c.x25519(new Uint8Array(32), new Uint8Array(33))).toThrow(RangeError);
     expect(() => c.aeadSeal('chacha20-poly1305', new Uint8Array(16), new Uint8Array(12), new Uint8Array(1))).toThrow(RangeError);
@@ -184,7 +186,7 @@ describe.each([node, noble])('$name backend: bad inputs', (c) => {
     const outputs = [
       ed.publicKey, ed.secretKey, x.publicKey, x.secretKey, k, n, sealed,
       c.aeadOpen('chacha20-poly1305', k, n, sealed, Uint8Array.of(4)),
-      c.sha256(k), c.sha512(k), c.hmacSha256(k, n), c.hkdfSha256(k, n, n, 40),
+      c.sha256(k), c.sha512(k), c.hmacSha256(k, n), c.hmacSha512(k, n), c.hkdfSha256(k, n, n, 40),
       c.ed25519PublicKey(ed.secretKey), c.ed25519Sign(ed.secretKey, n),
       c.ed25519PublicToX25519(ed.publicKey), c.ed25519SecretToX25519(ed.secretKey),
       c.x25519PublicKey(x.secretKey), c.x25519(x.secretKey, c.x25519GenerateKeyPair().publicKey),

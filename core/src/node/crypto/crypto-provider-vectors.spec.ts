@@ -113,6 +113,18 @@ describe.each(backends)('$name backend: known answers', (crypto) => {
     }
   });
 
+  it('RFC 4231 HMAC-SHA512 (test cases 1, 2 and 6: short, text and over-long keys)', () => {
+    const cases = [
+      ['0b'.repeat(20), toHex(new TextEncoder().encode('Hi There')),
+        '87aa7cdea5ef619d4ff0b4241a1d6cb02379f4e2ce4ec2787ad0b30545e17cdedaa833b7d6b8a702038b274eaea3f4e4be9d914eeb61f1702e696c203a126854'],
+      [toHex(new TextEncoder().encode('Jefe')), toHex(new TextEncoder().encode('what do ya want for nothing?')),
+        '164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737'],
+      ['aa'.repeat(131), toHex(new TextEncoder().encode('Test Using Larger Than Block-Size Key - Hash Key First')),
+        '80b24263c7c1a3ebb71493c1dd7be8b49b46d1f41b4aeec1121b013783f8f3526b56d037e05f2598bd0fd2215d6a1e5295e64f73f63f0aec8b915a985d786598'],
+    ] as const;
+    for (const [key, msg, tag] of cases) expect(toHex(crypto.hmacSha512(h(key), h(msg)))).toBe(tag);
+  });
+
   it.each([
     ['chacha20_poly1305_test.json', 'chacha20-poly1305'],
     ['aes_gcm_test.json', 'aes-256-gcm'],
