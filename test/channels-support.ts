@@ -88,8 +88,10 @@ export class HostileRelay {
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((resolve) => this.io.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.io.close(() => resolve()));
+    // Before waiting: the HTTP server's close waits for its connections, so closing them after would deadlock.
     this.http.closeAllConnections();
+    await closed;
   }
 
   private userOf(socket: ServerSocket): UserId {

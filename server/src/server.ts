@@ -249,7 +249,11 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       }
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       await state.presence.close().catch((error: unknown) => log.error({ err: String(error) }, 'presence close failed'));
-      await new Promise<void>((resolve) => io.close(() => resolve()));
+      const httpClosed = new Promise<void>((resolve) => io.close(() => resolve()));
+      // Every client was told and disconnected above; a half-open request or a reconnect racing
+      // the shutdown must not keep the HTTP server (and the process) alive.
+      http.closeAllConnections();
+      await httpClosed;
       await store.close();
       await Promise.all([redis?.quit(), redisSub?.quit()].map((p) => p?.catch(() => undefined)));
       log.info({}, 'closed');

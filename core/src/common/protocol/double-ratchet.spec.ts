@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { NodeCryptoProvider } from '../../node/crypto/node-crypto-provider.ts';
 import { NobleCryptoProvider } from '../crypto/noble-crypto-provider.ts';
 import type { CryptoProvider } from '../crypto/crypto-provider.ts';
-import { CryptoError } from '../crypto/crypto-error.ts';
+import { cryptoErrorCode } from '../crypto/crypto-test-support.ts';
 import { utf8 } from '../crypto/bytes.ts';
 import {
   MAX_SKIP,
@@ -37,15 +37,7 @@ function pair(crypto: CryptoProvider = node): { alice: RatchetState; bob: Ratche
   };
 }
 
-function code(run: () => unknown): string {
-  try {
-    run();
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+const code = cryptoErrorCode;
 
 describe.each([node, new NobleCryptoProvider()])('double ratchet ($name backend)', (crypto) => {
   it('exchanges messages both ways with DH steps', () => {

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NodeCryptoProvider } from '../../node/crypto/node-crypto-provider.ts';
 import { NobleCryptoProvider } from '../crypto/noble-crypto-provider.ts';
-import { CryptoError } from '../crypto/crypto-error.ts';
+import { cryptoErrorCode } from '../crypto/crypto-test-support.ts';
 import { utf8 } from '../crypto/bytes.ts';
 import { MAX_SKIP, SKIPPED_KEY_TTL_MS } from './double-ratchet.ts';
 import {
@@ -20,15 +20,7 @@ import {
 const node = new NodeCryptoProvider();
 const NOW = 1_800_000_000_000;
 
-function code(run: () => unknown): string {
-  try {
-    run();
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+const code = cryptoErrorCode;
 
 describe.each([node, new NobleCryptoProvider()])('sender keys ($name backend)', (crypto) => {
   it('one sender, two receivers, in order; signature checked', () => {

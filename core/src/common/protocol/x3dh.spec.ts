@@ -6,6 +6,7 @@ import { LocalIdentityKeyring } from '../../node/identity/identity-keyring.ts';
 import { NobleCryptoProvider } from '../crypto/noble-crypto-provider.ts';
 import type { CryptoProvider } from '../crypto/crypto-provider.ts';
 import { CryptoError } from '../crypto/crypto-error.ts';
+import { cryptoErrorCode } from '../crypto/crypto-test-support.ts';
 import { utf8 } from '../crypto/bytes.ts';
 import {
   createPrekeyBundle,
@@ -26,15 +27,7 @@ import { initRatchetInitiator, initRatchetResponder, ratchetDecrypt, ratchetEncr
 const node = new NodeCryptoProvider();
 const noble = new NobleCryptoProvider();
 
-function code(run: () => unknown): string {
-  try {
-    run();
-  } catch (e) {
-    if (e instanceof CryptoError) return e.code;
-    throw e;
-  }
-  return 'no error';
-}
+const code = cryptoErrorCode;
 
 function setup(crypto: CryptoProvider) {
   const alice = x3dhIdentityFromKeyPair(crypto, crypto.ed25519GenerateKeyPair());
