@@ -1,3 +1,4 @@
+import { concatBytes } from '@noble/hashes/utils.js';
 import { base64urlnopad } from '@scure/base';
 import { z } from 'zod';
 import { isUserId, type UserId } from './user-id.ts';
@@ -103,16 +104,6 @@ const AUTH_DOMAIN = encoder.encode('DiscordOpus/signaling-auth/v1');
 // The one definition of the signed-prekey bytes: core X3DH signs them, the server verifies them.
 const SIGNED_PREKEY_DOMAIN = encoder.encode('DiscordOpus signed prekey v1');
 
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
 function u32be(value: number): Uint8Array {
   const out = new Uint8Array(4);
   new DataView(out.buffer).setUint32(0, value);
@@ -131,7 +122,7 @@ export function authChallengeMessage(nonce: Uint8Array, origin: string): Uint8Ar
   if (!(nonce instanceof Uint8Array)) throw new TypeError('authChallengeMessage: nonce must be a Uint8Array');
   if (nonce.length !== SignalingLimits.nonceBytes) throw new RangeError(`authChallengeMessage: nonce must be ${SignalingLimits.nonceBytes} bytes`);
   const originBytes = encoder.encode(origin);
-  return concatBytes([AUTH_DOMAIN, u32be(originBytes.length), originBytes, nonce]);
+  return concatBytes(AUTH_DOMAIN, u32be(originBytes.length), originBytes, nonce);
 }
 
 /**
@@ -145,7 +136,7 @@ export function authChallengeMessage(nonce: Uint8Array, origin: string): Uint8Ar
 export function signedPrekeyMessage(keyId: number, publicKey: Uint8Array): Uint8Array {
   if (!Number.isInteger(keyId) || keyId < 0 || keyId > 0xffffffff) throw new RangeError('signedPrekeyMessage: keyId must be a uint32');
   if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) throw new RangeError('signedPrekeyMessage: publicKey must be 32 bytes');
-  return concatBytes([SIGNED_PREKEY_DOMAIN, u32be(keyId), publicKey]);
+  return concatBytes(SIGNED_PREKEY_DOMAIN, u32be(keyId), publicKey);
 }
 
 /** Normalises a URL to the origin a client signs (`wss://host:port`, no path). */
