@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Disposable } from './disposable.ts';
 import type { ContributionRegistry, Contributions } from './contributions.ts';
 import type {
-  ContactsService, EventBus, IdentityInfo, Logger, PluginApis, PluginStorage, SecureChannels, SettingsService,
+  ContactsService, EventBus, IdentityInfo, Logger, PluginApis, PeerStreams, PluginStorage, SecureChannels, SettingsService,
 } from './services.ts';
 
 /** Version of this SDK; a plugin's `engines.sdk` range is checked against it. */
@@ -63,6 +63,8 @@ export interface PluginContext {
   readonly identity: IdentityInfo;
   readonly contacts: ContactsService;
   readonly channels: SecureChannels;
+  /** Direct peer-to-peer byte streams for bulk data (needs the `peers` permission). */
+  readonly streams: PeerStreams;
   readonly storage: PluginStorage;
   readonly settings: SettingsService;
   readonly events: EventBus;

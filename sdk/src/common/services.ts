@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { Disposable } from './disposable.ts';
+import type { AppError } from './errors.ts';
 import type { Event } from './event.ts';
 import type { UserId } from './user-id.ts';
 import type { SettingValue } from './contributions.ts';
@@ -89,6 +90,58 @@ export interface SecureChannels {
 }
 
 /**
+ * A dedicated, ordered, reliable byte stream to one contact over the direct peer link (its own
+ * data channel, DTLS-encrypted, with the DTLS fingerprint authenticated through the pairwise
+ * Double-Ratchet session). For bulk data (files): unlike {@link SecureChannels.send}, a write is
+ * not ratchet-encrypted nor acknowledged one by one, so plugins that need end-to-end integrity
+ * of what they stream seal it themselves (e.g. per-chunk AEAD with a key sent over
+ * `SecureChannels`) and run their own acknowledgements.
+ */
+export interface PeerStream {
+  /** The authenticated peer at the other end. */
+  readonly peer: UserId;
+  /** The stream name, without the plugin prefix. */
+  readonly name: string;
+  /** Largest `data` accepted by one `write`, in bytes. */
+  readonly maxWriteBytes: number;
+  /**
+   * Queues `data`; resolves once the stream's send buffer is below its high-water mark, so a
+   * writer that awaits each write keeps memory flat (backpressure).
+   * @throws AppError `streams/closed` (closed by either side) or `streams/link-lost`, `streams/too-large`
+   */
+  write(data: Uint8Array): Promise<void>;
+  /** Each `write` of the peer arrives as one `onData`, in order. */
+  readonly onData: Event<Uint8Array>;
+  /** Fires once: `undefined` when either side closed it, an AppError (`streams/link-lost`) when the link broke. */
+  readonly onDidClose: Event<AppError | undefined>;
+  readonly closed: boolean;
+  /** Closes both directions after the data already written has been sent. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link PeerStreams.open}. */
+export interface OpenStreamOptions {
+  /** Give up (with `streams/peer-unreachable`) if no direct link is up in time. Default 20 s. */
+  timeoutMs?: number;
+}
+
+/**
+ * Direct peer-to-peer byte streams to contacts, scoped to the plugin like channels are: a
+ * stream `files` of plugin `files` cannot be opened or accepted by another plugin. Needs the
+ * `peers` permission. Streams exist only over direct links; there is no relay fallback.
+ */
+export interface PeerStreams {
+  /**
+   * Opens a stream named `name` to `to`, bringing the peer link up if needed.
+   * @throws AppError `streams/peer-unreachable`, `streams/not-a-contact`, `streams/identity-changed`,
+   *   `streams/unavailable` (peer links are off in this client)
+   */
+  open(to: UserId, name: string, options?: OpenStreamOptions): Promise<PeerStream>;
+  /** Accepts the streams a contact opens with this name. Streams nobody accepts are closed. */
+  onStream(name: string, handler: (stream: PeerStream) => void): Disposable;
+}
+
+/**
  * The plugin's own slice of the encrypted profile database. `db` can only reach tables whose
  * names start with `tablePrefix` (the plugin id with `-` replaced by `_`, then `_`); a query on
  * any other table is refused with `storage/table-not-allowed`.
@@ -157,6 +210,7 @@ export interface PluginApis {
 export const IdentityInfo = Symbol.for('discordopus.IdentityInfo');
 export const ContactsService = Symbol.for('discordopus.ContactsService');
 export const SecureChannels = Symbol.for('discordopus.SecureChannels');
+export const PeerStreams = Symbol.for('discordopus.PeerStreams');
 export const SettingsService = Symbol.for('discordopus.SettingsService');
 export const EventBus = Symbol.for('discordopus.EventBus');
 export const Logger = Symbol.for('discordopus.Logger');

@@ -3,9 +3,9 @@ import path from 'node:path';
 import type { Container } from 'inversify';
 import type { Kysely } from 'kysely';
 import {
-  AppError, ContactsService, DisposableCollection, IdentityInfo, SecureChannels, tablePrefixFor,
+  AppError, ContactsService, DisposableCollection, IdentityInfo, PeerStreams, SecureChannels, tablePrefixFor,
   type ContributionRegistry, type Disposable, type Event, type EventBus, type Logger, type PeerMessage,
-  type PermissionName, type PluginContext, type PluginPermissions, type PluginStorage, type SettingsService, type UserId,
+  type PeerStream, type PermissionName, type PluginContext, type PluginPermissions, type PluginStorage, type SettingsService, type UserId,
 } from '@discordopus/sdk';
 import { scopedKysely } from '../storage/table-guard.ts';
 import type { ContributionServiceImpl } from './contribution-service.ts';
@@ -110,6 +110,33 @@ export function createPluginContext(options: PluginContextOptions): PluginContex
     },
   };
 
+  // Streams are scoped like channels; the plugin sees its own stream name, never the prefixed one.
+  const unprefixed = (stream: PeerStream, name: string): PeerStream => ({
+    peer: stream.peer,
+    name,
+    maxWriteBytes: stream.maxWriteBytes,
+    write: (data) => stream.write(data),
+    onData: stream.onData,
+    onDidClose: stream.onDidClose,
+    get closed() {
+      return stream.closed;
+    },
+    close: () => stream.close(),
+  });
+  const streams: PeerStreams = {
+    open: (to, name, openOptions) => guard(() => require('peers'), async () => {
+      const full = channelName('open', name);
+      return unprefixed(await service<PeerStreams>(PeerStreams, 'peer streams').open(to, full, openOptions), name);
+    }),
+    onStream: (name, handler) => {
+      require('peers');
+      const full = channelName('onStream', name);
+      if (typeof handler !== 'function') throw new TypeError('onStream: expected a handler function');
+      const real = service<PeerStreams>(PeerStreams, 'peer streams');
+      return owned.push(real.onStream(full, (stream) => handler(unprefixed(stream, name))));
+    },
+  };
+
   const tablePrefix = tablePrefixFor(pluginId);
   const scoped = scopedKysely(options.db, tablePrefix, { otherPrefixes: options.otherPrefixes });
   const storage: PluginStorage = {
@@ -160,6 +187,7 @@ export function createPluginContext(options: PluginContextOptions): PluginContex
     },
     contacts,
     channels,
+    streams,
     storage,
     settings,
     events,
