@@ -1,19 +1,23 @@
 /**
  * Messaging between two client processes through a signaling server on loopback: this process
- * runs the server and the sender (alice), a child process (this file, with MESSAGING_BENCH_ROLE)
- * runs the receiver (bob). Both are full clients: encrypted profile, kernel, sessions, the
- * messaging plugin; envelopes take the server's relay (the default route of createClient).
- *   first_message_p50_ms  a NEW contact's first message (prekey fetch, X3DH, ratchet, relay, the
- *                         receiver's plugin storing it) from sendText until the receiver shows
- *                         it, p50 over 20 fresh senders
- *   latency_p50_ms / latency_p99_ms  the same on an established session, one message at a time
- *   msgs_per_s            sustained: N messages queued at once, until the receiver has all of them
- * Baseline, same run: the kernel's SecureChannels.send on the same session (encrypted, acked by
- * the peer's kernel, no plugin, nothing displayed), one at a time.
- * Options: --quick (fewer rounds); --direct (werift peer links on loopback: the first message
- * still takes the relay while the link is set up; the established figures wait for the link).
+ * runs the server and the senders (alice), a child process (this file, with MESSAGING_BENCH_ROLE)
+ * runs the receiver (bob). Both are full clients: encrypted profile (WAL, synchronous=FULL),
+ * kernel, sessions, the messaging plugin, werift peer links on loopback.
+ *   first_message_p50_ms  a NEW contact's first message (prekey fetch, X3DH, ratchet, relay: the
+ *                         link is not up yet) from sendText until the receiver shows it, p50 over
+ *                         20 fresh senders
+ *   first_direct_message_p50_ms  the same senders, from the first sendText until the peer link
+ *                         (ICE + DTLS + SCTP, signals inside the ratchet) is up and a second
+ *                         message sent over it is shown
+ *   latency_p50_ms / latency_p99_ms  established peer link, one message at a time, sendText until shown
+ *   msgs_per_s            sustained over the link: N messages queued at once, until the receiver has all
+ * Extra lines, same run: the same on the relay route (a sender without peer links); the kernel's
+ * SecureChannels.send alone (baseline: encrypted, acked, no plugin); fdatasync of this disk (each
+ * commit costs one: the floor under every figure here).
+ * Options: --quick (fewer rounds).
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,31 +28,37 @@ import type { MessagingApi } from '../plugins/messaging/src/index.ts';
 import { createSignalingServer } from '../server/src/index.ts';
 import { createClient, type DiscordOpusClient } from '../core/src/node/client/create-client.ts';
 import { firstPartyPlugins } from '../core/src/node/client/first-party-plugins.ts';
-import { TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles.ts';
+import { TEST_PEER_LINKS, TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles.ts';
 import { createLogger } from '../core/src/node/kernel/kernel.ts';
 
 const PASS = 'bench passphrase';
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))]!;
 const sortNum = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const round = (x: number) => Math.round(x * 1000) / 1000;
+const stats = (xs: number[]) => {
+  const s = sortNum(xs);
+  return { p50_ms: round(percentile(s, 0.5)), p90_ms: round(percentile(s, 0.9)), p99_ms: round(percentile(s, 0.99)) };
+};
 
 type FromChild = { type: 'ready'; userId: UserId } | { type: 'added' } | { type: 'received'; id: string; count: number };
 type ToChild = { type: 'add'; userId: UserId } | { type: 'stop' };
+type Channels = SecureChannels & { isDirect?(peer: UserId): boolean };
 
-async function openClient(dir: string, serverUrl: string, direct: boolean): Promise<{ client: DiscordOpusClient; api: MessagingApi }> {
+async function openClient(dir: string, serverUrl: string, direct: boolean): Promise<{ client: DiscordOpusClient; api: MessagingApi; channels: Channels }> {
   const client = await createClient({
     profileDir: dir, passphrase: PASS, create: true, profileKdf: TEST_PROFILE_KDF, serverUrl, connectSignaling: true,
-    ...(direct ? { peerLinks: { link: { loopbackOnly: true } } } : {}),
+    peerLinks: direct ? TEST_PEER_LINKS : false,
     plugins: firstPartyPlugins(), logger: createLogger({ level: 'error', destination: 2 }),
   });
-  await client.kernel.container.get<{ whenReady(): Promise<void> }>(SecureChannels).whenReady();
-  return { client, api: client.kernel.pluginApi<MessagingApi>('messaging')! };
+  const channels = client.kernel.container.get<Channels & { whenReady(): Promise<void> }>(SecureChannels);
+  await channels.whenReady();
+  return { client, api: client.kernel.pluginApi<MessagingApi>('messaging')!, channels };
 }
 
 /** The receiver: reports every message its plugin stores (that is when it is shown). */
 async function child(): Promise<void> {
   const temp = tempDir('discordopus-bench-bob-');
-  const { client, api } = await openClient(path.join(temp.dir, 'bob'), process.env.MESSAGING_BENCH_SERVER!, process.env.MESSAGING_BENCH_DIRECT === '1');
+  const { client, api } = await openClient(path.join(temp.dir, 'bob'), process.env.MESSAGING_BENCH_SERVER!, true);
   let count = 0;
   const send = (m: FromChild) => process.send!(m);
   api.onDidChange((c) => {
@@ -63,8 +73,10 @@ async function child(): Promise<void> {
 
 class Receiver {
   private waiters: ((m: FromChild) => boolean)[] = [];
+  count = 0;
   constructor(readonly proc: ChildProcess) {
     proc.on('message', (m: FromChild) => {
+      if (m.type === 'received') this.count = m.count;
       this.waiters = this.waiters.filter((w) => !w(m));
     });
   }
@@ -80,60 +92,110 @@ class Receiver {
   }
 }
 
+/** Waits until envelopes to `peer` take the peer link (polled: the bench has no other hook). */
+async function linkUp(channels: Channels, peer: UserId, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!channels.isDirect?.(peer)) {
+    if (Date.now() > deadline) throw new Error('bench: the peer link did not connect in time');
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+/** The disk's commit floor: a 4 KiB write + fdatasync, as SQLite does per commit with synchronous=FULL. */
+function fsyncFigures(dir: string, rounds: number) {
+  const fd = openSync(path.join(dir, 'fsync-probe'), 'w');
+  const times: number[] = [];
+  const block = Buffer.alloc(4096, 1);
+  try {
+    for (let i = 0; i < rounds; i++) {
+      writeSync(fd, block, 0, block.length, (i % 16) * 4096);
+      const start = performance.now();
+      fdatasyncSync(fd);
+      times.push(performance.now() - start);
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return stats(times);
+}
+
 export default async (out: BenchOutput) => {
   const quick = out.args.includes('--quick');
-  const direct = out.args.includes('--direct');
   const firstRuns = quick ? 5 : 20;
   const pings = quick ? 50 : 200;
   const burst = quick ? 500 : 2000;
   const temp = tempDir('discordopus-bench-messaging-');
   const server = await createSignalingServer({ logger: pino({ level: 'silent' }), processMetrics: false });
   const proc = fork(fileURLToPath(import.meta.url), [], {
-    env: { ...process.env, MESSAGING_BENCH_ROLE: 'receiver', MESSAGING_BENCH_SERVER: server.url, MESSAGING_BENCH_DIRECT: direct ? '1' : '0' },
+    env: { ...process.env, MESSAGING_BENCH_ROLE: 'receiver', MESSAGING_BENCH_SERVER: server.url },
     execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const bob = new Receiver(proc);
   const { userId: bobId } = await bob.next('ready');
   const load = loadavg()[0];
+  const fsync = fsyncFigures(temp.dir, quick ? 50 : 200);
+  out.line({ case: 'baseline-fdatasync-4k', ...fsync });
+
+  const sender = async (name: string, direct: boolean) => {
+    const opened = await openClient(path.join(temp.dir, name), server.url, direct);
+    await opened.client.contacts.add(bobId, { name: 'bob' });
+    const added = bob.next('added');
+    bob.send({ type: 'add', userId: opened.client.identity.userId });
+    await added;
+    return opened;
+  };
+  const shown = async (api: MessagingApi, text: string) => {
+    const received = bob.next('received');
+    const sent = await api.sendText('bob', text);
+    const got = await received;
+    if (got.id !== sent.id) throw new Error('bench: unexpected message');
+  };
+  const established = async (api: MessagingApi, label: string) => {
+    const latencies: number[] = [];
+    for (let i = 0; i < pings; i++) {
+      const start = performance.now();
+      await shown(api, `${label} ${i}`);
+      latencies.push(performance.now() - start);
+    }
+    return { count: pings, ...stats(latencies) };
+  };
+  // The app hands over `count` messages at once (they share commits); measured until the
+  // receiver has stored the last one.
+  const sustained = async (api: MessagingApi, count: number, concurrent: boolean) => {
+    const expected = bob.count + count;
+    const counted = bob.next('received', (m) => m.count >= expected);
+    const start = performance.now();
+    if (concurrent) await Promise.all(Array.from({ length: count }, (_, i) => api.sendText('bob', `burst ${i}`)));
+    else for (let i = 0; i < count; i++) await api.sendText('bob', `one by one ${i}`);
+    const queuedMs = performance.now() - start;
+    await counted;
+    const seconds = (performance.now() - start) / 1000;
+    return { count, seconds: round(seconds), queue_ms_per_msg: round(queuedMs / count), msgs_per_s: Math.round(count / seconds) };
+  };
 
   try {
-    // ---- first message to a new contact, fresh sender each run ----
+    // ---- first message to a new contact, fresh sender each run; then the link comes up ----
     const firsts: number[] = [];
+    const firstDirect: number[] = [];
     for (let i = 0; i < firstRuns; i++) {
-      const { client, api } = await openClient(path.join(temp.dir, `alice-${i}`), server.url, direct);
-      await client.contacts.add(bobId, { name: 'bob' });
-      const added = bob.next('added');
-      bob.send({ type: 'add', userId: client.identity.userId });
-      await added;
+      const { client, api, channels } = await sender(`alice-${i}`, true);
       const start = performance.now();
-      const shown = bob.next('received');
-      const sent = await api.sendText('bob', `first message ${i}`);
-      const got = await shown;
-      if (got.id !== sent.id) throw new Error('bench: unexpected message');
+      await shown(api, `first message ${i}`);
       firsts.push(performance.now() - start);
+      await linkUp(channels, bobId);
+      await shown(api, `second message ${i}`);
+      firstDirect.push(performance.now() - start);
       await client.close();
     }
-    const firstSorted = sortNum(firsts);
-    out.line({ case: 'first-message', runs: firstRuns, p50_ms: round(percentile(firstSorted, 0.5)), p90_ms: round(percentile(firstSorted, 0.9)) });
+    const first = stats(firsts);
+    const firstLink = stats(firstDirect);
+    out.line({ case: 'first-message', runs: firstRuns, ...first });
+    out.line({ case: 'first-message-then-link-up-and-second-shown', runs: firstRuns, ...firstLink });
 
-    // ---- established session: one sender for the rest ----
-    const { client, api } = await openClient(path.join(temp.dir, 'alice'), server.url, direct);
-    await client.contacts.add(bobId, { name: 'bob' });
-    const added = bob.next('added');
-    bob.send({ type: 'add', userId: client.identity.userId });
-    await added;
-    const warm = bob.next('received');
-    await api.sendText('bob', 'warm-up');
-    await warm;
-    const channels = client.kernel.container.get<SecureChannels & { isDirect?(peer: UserId): boolean }>(SecureChannels);
-    if (direct) {
-      const deadline = Date.now() + 20_000;
-      while (!channels.isDirect?.(bobId)) {
-        if (Date.now() > deadline) throw new Error('bench: the peer link did not connect within 20 s');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    }
-
+    // ---- established peer link ----
+    const { client, api, channels } = await sender('alice', true);
+    await shown(api, 'warm-up');
+    await linkUp(channels, bobId);
     // Baseline: the kernel channel alone (the receiver has no handler on it: acked, then dropped).
     const baseline: number[] = [];
     for (let i = 0; i < pings; i++) {
@@ -141,48 +203,36 @@ export default async (out: BenchOutput) => {
       await channels.send(bobId, 'bench/raw', new TextEncoder().encode(`{"t":"text","n":${i}}`));
       baseline.push(performance.now() - start);
     }
-    const baseSorted = sortNum(baseline);
-    out.line({ case: 'baseline-channel-send', count: pings, p50_ms: round(percentile(baseSorted, 0.5)), p99_ms: round(percentile(baseSorted, 0.99)) });
-
-    const latencies: number[] = [];
-    for (let i = 0; i < pings; i++) {
-      const start = performance.now();
-      const shown = bob.next('received');
-      await api.sendText('bob', `ping ${i}`);
-      await shown;
-      latencies.push(performance.now() - start);
-    }
-    const latSorted = sortNum(latencies);
-    out.line({ case: 'established', count: pings, p50_ms: round(percentile(latSorted, 0.5)), p99_ms: round(percentile(latSorted, 0.99)) });
-
-    // Sustained: the app hands over `burst` messages at once (they share commits: group commit);
-    // the outbox packs them into batches. Measured until the receiver has stored the last one.
-    let expected = firstRuns + 1 + pings;
-    const sustained = async (count: number, concurrent: boolean) => {
-      expected += count;
-      const counted = bob.next('received', (m) => m.count >= expected);
-      const start = performance.now();
-      if (concurrent) await Promise.all(Array.from({ length: count }, (_, i) => api.sendText('bob', `burst ${i}`)));
-      else for (let i = 0; i < count; i++) await api.sendText('bob', `one by one ${i}`);
-      const queuedMs = performance.now() - start;
-      await counted;
-      const seconds = (performance.now() - start) / 1000;
-      return { count, seconds: round(seconds), queue_ms_per_msg: round(queuedMs / count), msgs_per_s: Math.round(count / seconds) };
-    };
-    const oneByOne = await sustained(Math.min(burst, 200), false);
-    out.line({ case: 'sustained-awaiting-each-send', ...oneByOne });
-    const together = await sustained(burst, true);
-    out.line({ case: 'sustained', ...together });
-    const seconds = together.seconds;
+    const base = stats(baseline);
+    out.line({ case: 'baseline-channel-send', route: 'direct', count: pings, ...base });
+    const direct = await established(api, 'ping');
+    out.line({ case: 'established', route: 'direct', ...direct });
+    out.line({ case: 'sustained-awaiting-each-send', route: 'direct', ...(await sustained(api, Math.min(burst, 200), false)) });
+    const together = await sustained(api, burst, true);
+    out.line({ case: 'sustained', route: 'direct', ...together });
     await client.close();
 
+    // ---- the relay route: a sender without peer links ----
+    const relay = await sender('alice-relay', false);
+    await shown(relay.api, 'warm-up');
+    const relayPing = await established(relay.api, 'relay ping');
+    out.line({ case: 'established', route: 'relay', ...relayPing });
+    const relayBurst = await sustained(relay.api, burst, true);
+    out.line({ case: 'sustained', route: 'relay', ...relayBurst });
+    await relay.client.close();
+
     out.summary({
-      first_message_p50_ms: round(percentile(firstSorted, 0.5)),
-      latency_p50_ms: round(percentile(latSorted, 0.5)),
-      latency_p99_ms: round(percentile(latSorted, 0.99)),
-      msgs_per_s: Math.round(burst / seconds),
-      baseline_channel_send_p50_ms: round(percentile(baseSorted, 0.5)),
-      route: direct ? 'direct' : 'relay',
+      first_message_p50_ms: first.p50_ms,
+      first_direct_message_p50_ms: firstLink.p50_ms,
+      latency_p50_ms: direct.p50_ms,
+      latency_p99_ms: direct.p99_ms,
+      msgs_per_s: together.msgs_per_s,
+      relay_latency_p50_ms: relayPing.p50_ms,
+      relay_latency_p99_ms: relayPing.p99_ms,
+      relay_msgs_per_s: relayBurst.msgs_per_s,
+      baseline_channel_send_p50_ms: base.p50_ms,
+      fdatasync_p50_ms: fsync.p50_ms,
+      route: 'direct',
       load_avg_1m: round(load ?? 0),
     });
   } finally {

@@ -7,6 +7,8 @@
  *   mb_per_s         64 KiB messages, raw (no end-to-end encryption), until the peer has them;
  *                    also cpu_ms_per_mb_both_ends (CPU of sender + receiver per MB), which a busy
  *                    machine changes less than wall-clock throughput
+ *   streams_mb_per_s PeerStreams (a data channel per stream, awaited writes of maxWriteBytes =
+ *                    256 KiB) with both ends in this process: compare with the baseline below
  * Baseline, same run: bare werift data channels (no PeerLink) with both ends in this process.
  * Options: --quick (fewer rounds).
  */
@@ -17,6 +19,10 @@ import { nextEvent } from '@discordopus/sdk';
 import type { BenchOutput } from './run.ts';
 import { PeerLink } from '../core/src/node/peer/peer-link.ts';
 import { PeerChildProcess } from '../core/src/node/peer/peer-child-process.ts';
+import { PeerLinkManager } from '../core/src/node/peer/peer-link-manager.ts';
+import { InMemorySignalRelay } from '../core/src/node/peer/in-memory-signal-relay.ts';
+import { PeerStreamsImpl } from '../core/src/node/streams/peer-streams-impl.ts';
+import { userIdFromPublicKey, type Contact, type Logger, type UserId } from '@discordopus/sdk';
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))]!;
 const sortNum = (xs: number[]) => [...xs].sort((a, b) => a - b);
@@ -38,6 +44,10 @@ export default async (out: BenchOutput) => {
     mb_per_s: base.mbps,
     cpu_ms_per_mb_both_ends: base.cpuMsPerMb,
   });
+
+  // ---- PeerStreams, one process (same conditions as the baseline) ----
+  const streams = await streamThroughput(megabytes);
+  out.line({ case: 'peer-streams-one-process', metric: 'throughput', write_bytes: streams.writeBytes, mib: megabytes, mb_per_s: streams.mbps, cpu_ms_per_mb_both_ends: streams.cpuMsPerMb });
 
   // ---- PeerLink, two processes ----
   const child = new PeerChildProcess('bob', 'alice');
@@ -119,6 +129,8 @@ export default async (out: BenchOutput) => {
       latency_p99_ms: p99,
       mb_per_s: mbps,
       cpu_ms_per_mb_both_ends: cpuMsPerMb,
+      streams_mb_per_s: streams.mbps,
+      streams_cpu_ms_per_mb_both_ends: streams.cpuMsPerMb,
       loadavg_1m: round(loadavg()[0]!),
       baseline_werift_bare_one_process: {
         connect_p50_ms: base.connectP50,
@@ -133,6 +145,46 @@ export default async (out: BenchOutput) => {
     await child.stop();
   }
 };
+
+/** Two PeerLinkManagers + PeerStreams in this process; one stream, awaited writes. */
+async function streamThroughput(megabytes: number) {
+  const silent: Logger = { debug() {}, info() {}, warn() {}, error() {}, child: () => silent };
+  const relay = new InMemorySignalRelay();
+  const ids = [0, 1].map((i) => userIdFromPublicKey(new Uint8Array(32).fill(i + 1)));
+  const contact = (userId: UserId): Contact => ({ userId, name: '', verified: false, identityChanged: false, addedAt: 0 });
+  const ends = ids.map((id, i) => {
+    const other = ids[1 - i]!;
+    const links: PeerLinkManager = new PeerLinkManager({ localId: id, sendSignal: (to, s) => send(to, s), link: { loopbackOnly: true } });
+    const send = relay.attach(id, (from, signal) => links.handleSignal(from, signal));
+    const streams = new PeerStreamsImpl({ links, contacts: { get: async (u) => (u === other ? contact(u) : undefined) }, logger: silent });
+    return { links, streams };
+  });
+  const [a, b] = ends as [typeof ends[0], typeof ends[0]];
+  try {
+    const total = megabytes * 1024 * 1024;
+    let got = 0;
+    let resolveDone!: () => void;
+    const done = new Promise<void>((resolve) => (resolveDone = resolve));
+    b.streams.onStream('bench', (s) => s.onData((d) => {
+      if ((got += d.length) >= total) resolveDone();
+    }));
+    const stream = await a.streams.open(ids[1]!, 'bench', { timeoutMs: 60_000 });
+    const chunk = new Uint8Array(stream.maxWriteBytes).fill(7);
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let sent = 0; sent < total; sent += chunk.length) await stream.write(chunk.subarray(0, Math.min(chunk.length, total - sent)));
+    await done;
+    const mbps = round(total / 1e6 / ((performance.now() - t0) / 1000));
+    const cpu = process.cpuUsage(cpu0);
+    await stream.close();
+    return { writeBytes: chunk.length, mbps, cpuMsPerMb: round((cpu.user + cpu.system) / 1000 / (total / 1e6)) };
+  } finally {
+    for (const end of ends) {
+      end.streams.dispose();
+      await end.links.dispose();
+    }
+  }
+}
 
 async function baseline(connectRuns: number, pings: number, megabytes: number) {
   const config = { iceServers: [], iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false, maxMessageSize: 262_144 };

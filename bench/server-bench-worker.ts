@@ -4,7 +4,8 @@
  *   bare-server                 a bare socket.io relay (no auth, no validation): the baseline
  *   conns <url> <n> <kind>      opens n idle connections, prints {"ready":n}, holds them until killed
  *   relay <url> <kind> <seconds>           A -> server -> B throughput of 200-byte envelopes
- *   latency <url> <kind> <rate> <seconds>  A -> B -> A ping-pong at `rate` pings/s
+ *   echo <url> <kind>                      sends every envelope it gets back to its sender
+ *   latency <url> <kind> <rate> <seconds> <echo address>  A -> echo -> A ping-pong at `rate` pings/s
  * kind: `auth` (our protocol), `bare64` (bare relay, base64url text payloads like ours) or
  * `bare` (bare relay, payloads as socket.io binary attachments).
  */
@@ -20,7 +21,8 @@ const print = (record: unknown) => process.stdout.write(`${JSON.stringify(record
 
 /** A connected socket and the address others send to (user ID, or socket id for the bare relay). */
 async function open(url: string, kind: string): Promise<{ socket: Socket; address: string }> {
-  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true });
+  // A generous connect timeout: thousands of handshakes at once on a busy machine take a while.
+  const socket = io(url, { transports: ['websocket'], reconnection: false, forceNew: true, timeout: 120_000 });
   if (kind.startsWith('bare')) {
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', () => resolve());
@@ -65,10 +67,17 @@ if (mode === 'bare-server') {
   const [url, count, kind] = [args[0]!, Number(args[1]), args[2]!];
   const sockets: Socket[] = [];
   let next = 0;
+  let failures = 0;
   const worker = async () => {
     while (next < count) {
       next++;
-      sockets.push((await open(url, kind)).socket);
+      try {
+        sockets.push((await open(url, kind)).socket);
+      } catch (error) {
+        // Retried: a refused or timed-out handshake under load is not what this measures.
+        if (++failures > count / 10) throw error;
+        next--;
+      }
     }
   };
   await Promise.all(Array.from({ length: 64 }, worker));
@@ -82,19 +91,26 @@ if (mode === 'bare-server') {
   const payload = Buffer.alloc(200, 7);
   const text = payload.toString('base64url');
   const noop = () => undefined;
+  // Ours as SignalingClient sends a burst (protocol 2): a `seq` and no acknowledgement on each
+  // envelope but the last, which carries the acknowledgement for the whole burst.
+  let seq = 0;
   const emit = kind === 'bare' ? () => a.socket.emit('m', b.address, payload)
     : kind === 'bare64' ? () => a.socket.emit('m', b.address, text)
-    : () => a.socket.emit(SignalingEvents.envelope, { to: b.address, payload: text }, noop);
+    : (last: boolean) => (last
+      ? a.socket.emit(SignalingEvents.envelope, { to: b.address, payload: text }, noop)
+      : a.socket.emit(SignalingEvents.envelope, { to: b.address, payload: text, seq: seq++ }));
   let received = 0;
   b.socket.on(kind === 'auth' ? SignalingEvents.envelope : 'm', () => received++);
   // Keep a window of envelopes in flight: enough to saturate the server, bounded so nothing queues without end.
   const window = 2000;
+  const MAX_BURST = 256;
   let sent = 0;
   let stop = false;
   const pump = () => {
-    while (!stop && sent - received < window) {
+    const burst = Math.min(window - (sent - received), MAX_BURST);
+    for (let i = 0; !stop && i < burst; i++) {
       sent++;
-      emit();
+      emit(i === burst - 1);
     }
     if (!stop) setImmediate(pump);
   };
@@ -116,39 +132,51 @@ if (mode === 'bare-server') {
   onReceive(b.socket, kind, (payload, from) => send(b.socket, kind, from, payload));
   print({ address: b.address });
 } else if (mode === 'latency') {
-  // The echo side runs in its own process (mode echo), so each client process does half the work.
+  // Ping-pong on a fixed schedule: ping i leaves at start + i / rate (a 1 ms timer catches up
+  // with the schedule, no busy loop stealing the server's CPU), the echo process sends it back,
+  // and each ping's round trip (two relays) is one sample. `rate` pings/s are 2 x rate envelopes/s
+  // through the server. Each envelope is acknowledged, as a client sending one at a time does.
   const [url, kind, rate, seconds, echo] = [args[0]!, args[1]!, Number(args[2]), Number(args[3]), args[4]!];
   const a = await open(url, kind);
-  const b = { address: echo };
   const sentAt = new Map<number, number>();
   const samples: number[] = [];
   const warmup = rate; // the first second is not measured
+  let allSent = false;
+  let allBack: () => void = () => undefined;
   onReceive(a.socket, kind, (payload) => {
     const seq = payload.readUInt32BE(0);
     const at = sentAt.get(seq);
     if (at === undefined) return;
     sentAt.delete(seq);
     if (seq >= warmup) samples.push(performance.now() - at);
+    if (allSent && sentAt.size === 0) allBack();
   });
   const total = rate * (seconds + 1);
   const start = performance.now();
   let seq = 0;
   await new Promise<void>((resolve) => {
-    const tick = () => {
-      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate));
+    const timer = setInterval(() => {
+      const due = Math.min(total, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
       while (seq < due) {
         const payload = Buffer.alloc(200);
         payload.writeUInt32BE(seq, 0);
         sentAt.set(seq, performance.now());
-        send(a.socket, kind, b.address, payload);
+        send(a.socket, kind, echo, payload);
         seq++;
       }
-      if (seq < total) setImmediate(tick);
-      else resolve();
-    };
-    tick();
+      if (seq >= total) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 1);
   });
-  await new Promise((resolve) => setTimeout(resolve, 500));
+  // Wait for the last pongs (a loaded machine may hold them for seconds); what has not come back
+  // after 10 s is reported as lost.
+  allSent = true;
+  if (sentAt.size > 0) await new Promise<void>((resolve) => {
+    allBack = resolve;
+    setTimeout(resolve, 10_000);
+  });
   samples.sort((x, y) => x - y);
   const pick = (q: number) => (samples.length === 0 ? null : Number(samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!.toFixed(3)));
   print({ samples: samples.length, lost: sentAt.size, p50_ms: pick(0.5), p99_ms: pick(0.99), max_ms: pick(1) });

@@ -39,7 +39,8 @@ interface Peer {
 async function start(name: string, dir = path.join(temp.dir, name)): Promise<Peer> {
   const client = await createClient({
     profileDir: dir, passphrase: `${name} passphrase`, crypto, create: true, profileKdf: TEST_PROFILE_KDF, displayName: name,
-    serverUrl: relay.url, connectSignaling: true, logger: logger.child({ client: name }),
+    // The relay route only: this file plays the hostile server between every envelope.
+    serverUrl: relay.url, connectSignaling: true, peerLinks: false, logger: logger.child({ client: name }),
   });
   clients.add(client);
   const channels = client.kernel.container.get<SecureChannelsImpl>(SecureChannels);

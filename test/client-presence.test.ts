@@ -17,7 +17,7 @@ let server: ServerProcess;
 const clients: DiscordOpusClient[] = [];
 
 async function client(name: string, serverUrl: string): Promise<DiscordOpusClient> {
-  const c = await createClient({ profileDir: path.join(dir, name), passphrase: 'presence test', crypto, create: true, profileKdf: kdf, serverUrl, connectSignaling: true });
+  const c = await createClient({ profileDir: path.join(dir, name), passphrase: 'presence test', crypto, create: true, profileKdf: kdf, serverUrl, connectSignaling: true, peerLinks: { loopbackOnly: true } });
   clients.push(c);
   return c;
 }

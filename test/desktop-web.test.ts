@@ -43,7 +43,7 @@ function startHost(profile: string): Promise<Host> {
       '--tsconfig', 'host-electron/tsconfig.run.json', 'host-electron/src/node/start-web.ts',
       '--profile', profile, '--server', signaling.url, '--plugin-dir', 'host-electron/test-fixtures/plugins',
     ],
-    { cwd: ROOT, env: { ...process.env, DISCORDOPUS_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: ROOT, env: { ...process.env, DISCORDOPUS_HOME: home, DISCORDOPUS_PEER_LINKS: 'loopback' }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   const stderr: string[] = [];
   createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));

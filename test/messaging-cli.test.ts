@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserId } from '@discordopus/sdk';
 import type { MessagingApi } from '../plugins/messaging/src/index.ts';
 import { createClient } from '../core/src/node/client/create-client.ts';
+import { createLogger } from '../core/src/node/kernel/kernel.ts';
 import { firstPartyPlugins } from '../core/src/node/client/first-party-plugins.ts';
 import { TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles.ts';
 import { startServerProcess, type ServerProcess } from './server-support.ts';
@@ -34,7 +35,8 @@ const children = new Set<ChildProcess>();
 function env(): NodeJS.ProcessEnv {
   const base = { ...process.env };
   for (const name of Object.keys(base)) if (name.startsWith('DISCORDOPUS_') || name === 'DEBUG') delete base[name];
-  return { ...base, DISCORDOPUS_PASSPHRASE: PASS, DISCORDOPUS_SERVER: server.url };
+  // Peer links stay on 127.0.0.1 in tests.
+  return { ...base, DISCORDOPUS_PASSPHRASE: PASS, DISCORDOPUS_SERVER: server.url, DISCORDOPUS_PEER_LINKS: 'loopback' };
 }
 
 function run(profile: Profile, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -114,6 +116,51 @@ class Listener {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     return this.exited;
   }
+}
+
+/** A running `listen` without --json: the lines it printed, and a way to wait for one. */
+function listenHuman(profile: Profile): { lines: string[]; until(what: string, match: (line: string) => boolean): Promise<void>; stop(): Promise<number | null> } {
+  const child = spawn(process.execPath, [bin, '--profile', profile.dir, 'listen'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const lines: string[] = [];
+  let buffered = '';
+  let stderr = '';
+  const waiters = new Set<() => void>();
+  child.stdout.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    const parts = buffered.split('\n');
+    buffered = parts.pop()!;
+    lines.push(...parts);
+    for (const wake of [...waiters]) wake();
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+    children.delete(child);
+    resolve(code);
+    for (const wake of [...waiters]) wake();
+  }));
+  return {
+    lines,
+    until: (what, match) => new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => done(new Error(`listen: no line for ${what}; printed ${JSON.stringify(lines)}; stderr ${stderr}`)), 120_000);
+      const done = (error?: Error) => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        if (error) reject(error);
+        else resolve();
+      };
+      const check = () => {
+        if (lines.some(match)) done();
+        else if (child.exitCode !== null || child.signalCode !== null) done(new Error(`listen exited while waiting for ${what}: ${stderr}`));
+      };
+      waiters.add(check);
+      check();
+    }),
+    stop: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }
 
 async function makeProfile(name: string): Promise<Profile> {
@@ -278,6 +325,67 @@ describe('discordopus send / listen', () => {
     socket.destroy();
     daemon.kill('SIGTERM');
     await new Promise((resolve) => daemon.once('exit', resolve));
+  }, LONG);
+
+  it('goes on after the server is killed and restarted mid-conversation: both reconnect, the outbox drains, nothing lost or doubled', async () => {
+    const bobListens = await Listener.start(bob);
+    // Alice in this process (a separate process from Bob's listen), relay only: the envelopes
+    // must cross the restarted server, not a direct link that would outlive it.
+    const client = await createClient({
+      profileDir: alice.dir, passphrase: PASS, serverUrl: server.url, connectSignaling: true, peerLinks: false,
+      plugins: firstPartyPlugins(), logger: createLogger({ level: 'error', destination: 2 }),
+    });
+    try {
+      const api = client.kernel.pluginApi<MessagingApi>('messaging')!;
+      const delivered = new Set<string>();
+      api.onDidChange((c) => {
+        if (c.kind === 'status' && (c.status === 'delivered' || c.status === 'read')) delivered.add(c.id);
+      });
+      // Alice's side is in this process: poll the state her events build.
+      const until = async (what: string, condition: () => boolean) => {
+        const deadline = Date.now() + 120_000;
+        while (!condition()) {
+          if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; bob printed ${JSON.stringify(bobListens.events)}; ${bobListens.stderr}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      };
+      const before = await api.sendText('bob', 'before the restart');
+      await until('the first message delivered', () => delivered.has(before.id));
+
+      const port = server.port;
+      await server.stop('SIGKILL');
+      // Sent while there is no server: queued in Alice's outbox.
+      const during: string[] = [];
+      for (let i = 1; i <= 20; i++) during.push((await api.sendText('bob', `while the server was down ${i}`)).id);
+      server = await startServerProcess(['--port', String(port)]);
+      const after = await api.sendText('bob', 'after the restart');
+      const ids = [...during, after.id];
+      // Delivered receipts come from Bob's listen: it reconnected on its own too.
+      await until('every message delivered', () => ids.every((id) => delivered.has(id)));
+      await bobListens.until('every message printed', (events) => ids.every((id) => events.some((e) => e.type === 'message' && e.id === id)));
+      const printed = bobListens.messages().filter((m) => ids.includes(m.id) || m.id === before.id).map((m) => m.text);
+      expect(printed).toEqual(['before the restart', ...during.map((_, i) => `while the server was down ${i + 1}`), 'after the restart']);
+    } finally {
+      await client.close();
+    }
+    expect(await bobListens.stop()).toBe(0);
+  }, LONG);
+
+  it('prints readable lines without --json: who wrote what, delivery status, readiness', async () => {
+    // Alice is offline: the message waits in Bob's outbox.
+    const queued = await run(bob, ['send', 'alice', 'plain words for alice', '--timeout', '2']);
+    expect(queued.stdout, queued.stderr).toBe('queued\n');
+    const aliceListens = listenHuman(alice);
+    await aliceListens.until('ready', (line) => line === `listening as ${alice.userId} (Ctrl+C to stop)`);
+    const bobListens = listenHuman(bob);
+    await aliceListens.until('the message, with the contact name', (line) => line === 'bob: plain words for alice');
+    await bobListens.until('the delivered status', (line) => /^\[delivered\] message [0-9a-f]{8} to alice$/.test(line));
+    expect(bobListens.lines).toContain(`listening as ${bob.userId} (Ctrl+C to stop)`);
+    expect(bobListens.lines).toContain('alice is online');
+    // No JSON in human mode.
+    expect([...aliceListens.lines, ...bobListens.lines].some((line) => line.startsWith('{'))).toBe(false);
+    expect(await aliceListens.stop()).toBe(0);
+    expect(await bobListens.stop()).toBe(0);
   }, LONG);
 
   it('rejects bad input with a clear error', async () => {

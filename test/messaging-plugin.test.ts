@@ -236,7 +236,7 @@ describe('messaging plugin: delivery', () => {
     await Promise.all(sent.map((m) => status(alice, m.id, 'delivered')));
     expect(await texts(bob)).toEqual(sent.map((m) => m.text));
     expect(bob.changes.filter((c) => c.kind === 'message')).toHaveLength(150);
-    // 150 messages in batches of at most 64, plus one resend: far fewer channel messages than texts.
+    // 150 messages in batches (MAX_BATCH_RECORDS), plus one resend: far fewer channel messages than texts.
     expect(alice.channels.sent - attempts).toBeLessThan(10);
   });
 

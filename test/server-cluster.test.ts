@@ -48,6 +48,22 @@ describe('scale-out with Redis', () => {
     expect(await bob.send(makeIdentity().userId, new Uint8Array([1]))).toBe('offline');
   });
 
+  it('reports each outcome of a burst (protocol 2) in order, also when recipients are looked up in Redis', async () => {
+    const [a, b] = servers;
+    const alice = await on(a!);
+    const bob = await on(b!);
+    const local = await on(a!);
+    const nobody = makeIdentity().userId;
+    const got: number[] = [];
+    bob.onEnvelope((e) => got.push(e.payload[0]!));
+    // Remote (Redis lookup), offline (Redis lookup) and local (no lookup) recipients interleaved.
+    const targets = Array.from({ length: 30 }, (_, i) => [bob.userId, nobody, local.userId][i % 3]!);
+    const outcomes = await Promise.all(targets.map((to, i) => alice.send(to, new Uint8Array([i]))));
+    expect(outcomes).toEqual(targets.map((to) => (to === nobody ? 'offline' : 'delivered')));
+    await eventually(() => got.length === 10, 10_000, 'remote deliveries');
+    expect(got).toEqual(Array.from({ length: 10 }, (_, i) => i * 3));
+  });
+
   it('keeps presence consistent across processes', async () => {
     const [a, b, c] = servers;
     const watcher = await on(a!);
@@ -65,6 +81,28 @@ describe('scale-out with Redis', () => {
     const online = nextEvent(second.onPresence, (e) => e.online, 10_000);
     await on(c!, bobId);
     expect((await online).userId).toBe(bobId.userId);
+  });
+
+  it('converges on the true presence when a user drops on one process and reconnects on another at once', async () => {
+    const bob = makeIdentity();
+    const watchers = await Promise.all(servers.map((s) => on(s)));
+    for (const w of watchers) expect(await w.subscribePresence([bob.userId])).toEqual([]);
+    let current = await on(servers[0]!, bob);
+    // Each hop: the old connection closes while the new one authenticates on the next process,
+    // so the two processes report the transitions concurrently.
+    for (let hop = 1; hop <= 8; hop++) {
+      const old = current;
+      const next = on(servers[hop % servers.length]!, bob);
+      old.close();
+      current = await next;
+    }
+    // Online everywhere, as Redis says, and it stays so (no late "offline" overtakes).
+    await eventually(() => watchers.every((w) => w.isOnline(bob.userId) === true), 20_000, 'watchers see bob online');
+    const fresh = await on(servers[1]!);
+    expect(await fresh.subscribePresence([bob.userId])).toEqual([bob.userId]);
+    for (const w of watchers) expect(w.isOnline(bob.userId)).toBe(true);
+    current.close();
+    await eventually(() => watchers.every((w) => w.isOnline(bob.userId) === false), 20_000, 'watchers see bob offline');
   });
 
   it('never hands out a one-time prekey twice under concurrent fetches from all processes', async () => {

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { io, type Socket } from 'socket.io-client';
 import { z } from 'zod';
 import {
-  SignalingErrorCodes, SignalingEvents, SignalingLimits, authChallengeMessage, authChallengeSchema, authResponseSchema, base64urlLength, nextEvent, prekeyUploadSchema, type PresenceUpdate,
-  type SignalingErrorMessage,
+  SIGNALING_PROTOCOL_VERSION, SignalingErrorCodes, SignalingEvents, SignalingLimits, authChallengeMessage, authChallengeSchema, authResponseSchema, base64urlLength, envelopeResultSchema,
+  nextEvent, prekeyUploadSchema, type EnvelopeResult, type PresenceUpdate, type SignalingErrorMessage,
 } from '@discordopus/sdk';
 import type { SignalingClient } from '../core/src/node/signaling/signaling-client.ts';
-import { connectClient, makeIdentity, makeOneTimePrekeys, makeSignedPrekey, startServerProcess, type Identity, type ServerProcess } from './server-support.ts';
+import { connectClient, eventually, makeIdentity, makeOneTimePrekeys, makeSignedPrekey, startServerProcess, type Identity, type ServerProcess } from './server-support.ts';
 
 let server: ServerProcess;
 const clients: SignalingClient[] = [];
@@ -132,10 +132,62 @@ describe('routing', () => {
     socket.close();
   });
 
+  it('protocol 2: reports envelopes sent without an acknowledgement only when not delivered, in order before the next acknowledgement', async () => {
+    const bob = await client();
+    const { socket } = await rawAuthed();
+    const results: EnvelopeResult[] = [];
+    socket.on(SignalingEvents.envelopeResult, (message: unknown) => results.push(envelopeResultSchema.parse(message)));
+    const offline = makeIdentity().userId;
+    let delivered = 0;
+    bob.onEnvelope(() => delivered++);
+    socket.emit(SignalingEvents.envelope, { to: bob.userId, payload: 'AQ', seq: 1 });
+    socket.emit(SignalingEvents.envelope, { to: offline, payload: 'Ag', seq: 2 });
+    socket.emit(SignalingEvents.envelope, { to: 'x', payload: 'Aw', seq: 3 });
+    socket.emit(SignalingEvents.envelope, { to: bob.userId, payload: 'A'.repeat(base64urlLength(1025)), seq: 4 });
+    socket.emit(SignalingEvents.envelope, { to: bob.userId, payload: 'BA', seq: 4_294_967_295 });
+    // The acknowledgement of the burst's last envelope comes after every earlier outcome.
+    expect(await socket.emitWithAck(SignalingEvents.envelope, { to: bob.userId, payload: 'BQ' })).toEqual({ ok: true, status: 'delivered' });
+    expect(results).toEqual([
+      { seq: 2, ok: true, status: 'offline' },
+      { seq: 3, ok: false, error: { code: SignalingErrorCodes.invalidMessage, message: expect.stringContaining('to') } },
+      { seq: 4, ok: false, error: { code: SignalingErrorCodes.payloadTooLarge, message: expect.any(String) } },
+    ]);
+    await eventually(() => delivered === 3, 10_000, 'three deliveries');
+    socket.close();
+  });
+
+  it('protocol 2: the client sends a burst under one acknowledgement and still learns each outcome', async () => {
+    const bob = makeIdentity();
+    const b = await client(bob);
+    const alice = await client();
+    const carol = makeIdentity().userId;
+    const payloads: number[] = [];
+    b.onEnvelope((e) => payloads.push(e.payload[0]!));
+    const sends = Array.from({ length: 40 }, (_, i) => alice.send(i % 4 === 3 ? carol : bob.userId, new Uint8Array([i])));
+    sends.push(alice.send(bob.userId, new Uint8Array(1025)));
+    const outcomes = await Promise.allSettled(sends);
+    expect(outcomes.slice(0, 40).map((o) => (o.status === 'fulfilled' ? o.value : 'rejected'))).toEqual(Array.from({ length: 40 }, (_, i) => (i % 4 === 3 ? 'offline' : 'delivered')));
+    expect(outcomes[40]).toMatchObject({ status: 'rejected', reason: { code: SignalingErrorCodes.payloadTooLarge } });
+    // In the order sent.
+    await eventually(() => payloads.length === 30, 10_000, 'thirty deliveries');
+    expect(payloads).toEqual(Array.from({ length: 40 }, (_, i) => i).filter((i) => i % 4 !== 3));
+  });
+
+  it('announces protocol 2 in the challenge', async () => {
+    const socket = io(server.url, { transports: ['websocket'], reconnection: false });
+    const challenge = authChallengeSchema.parse(await new Promise((resolve) => socket.once(SignalingEvents.challenge, resolve)));
+    expect(challenge.protocol).toBe(SIGNALING_PROTOCOL_VERSION);
+    expect(SIGNALING_PROTOCOL_VERSION).toBeGreaterThanOrEqual(2);
+    socket.close();
+  });
+
   it('rejects malformed envelopes', async () => {
     const { socket } = await rawAuthed();
     const to = makeIdentity().userId;
-    for (const bad of [{ to }, { to, payload: 'not base64!' }, { to, payload: 'abcde' }, { to, payload: new Uint8Array(1) }, { to: 'x', payload: 'AA' }, { to, payload: 'AA', extra: 1 }, [to], null]) {
+    for (const bad of [
+      { to }, { to, payload: 'not base64!' }, { to, payload: 'abcde' }, { to, payload: new Uint8Array(1) }, { to: 'x', payload: 'AA' }, { to, payload: 'AA', extra: 1 }, [to], null,
+      { to, payload: 'AA', seq: -1 }, { to, payload: 'AA', seq: 1.5 }, { to, payload: 'AA', seq: 2 ** 32 }, { to, payload: 'AA', seq: '1' },
+    ]) {
       expect(await socket.emitWithAck(SignalingEvents.envelope, bad)).toMatchObject({ ok: false, error: { code: SignalingErrorCodes.invalidMessage } });
     }
     socket.close();
@@ -214,6 +266,21 @@ describe('hostile input', () => {
     // Server-to-client event names sent to the server are unknown there.
     expect(await socket.emitWithAck(SignalingEvents.presence, {})).toMatchObject({ ok: false, error: { code: SignalingErrorCodes.unknownEvent } });
     expect(await socket.emitWithAck(SignalingEvents.subscribe, { userIds: [] })).toEqual({ ok: true, online: [] });
+    socket.close();
+  });
+
+  it('protocol 2: names the envelope it rate-limits when it was sent without an acknowledgement', async () => {
+    const { socket, errors } = await rawAuthed();
+    const results: EnvelopeResult[] = [];
+    socket.on(SignalingEvents.envelopeResult, (message: unknown) => results.push(envelopeResultSchema.parse(message)));
+    const to = makeIdentity().userId;
+    // To an offline user, so every envelope gets a result: `offline` or a refusal.
+    for (let seq = 0; seq < 130; seq++) socket.emit(SignalingEvents.envelope, { to, payload: 'AA', seq });
+    await eventually(() => results.length === 130, 20_000, 'a result per envelope');
+    expect(results.map((r) => r.seq)).toEqual(Array.from({ length: 130 }, (_, i) => i));
+    expect(results.filter((r) => !r.ok && r.error.code === SignalingErrorCodes.rateLimited).length).toBeGreaterThan(0);
+    expect(results.filter((r) => r.ok).length).toBeGreaterThanOrEqual(90);
+    expect(errors).toEqual([]);
     socket.close();
   });
 

@@ -1,12 +1,8 @@
 #!/usr/bin/env node
-// Runs the CLI from its TypeScript source: tsx compiles on the fly, with the repository's
-// tsconfig so decorators (inversify) compile the same way as in tests, whatever the cwd.
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { register } from 'tsx/esm/api';
+// Starts the CLI from a cached esbuild bundle of its TypeScript sources, rebuilt whenever a source
+// changes, or through tsx when that is impossible (scripts/bin-bundle.js; docs/cli.md, "Start-up").
+import { importBin } from '../../scripts/bin-bundle.js';
+import { binSpecs } from '../../scripts/bin-specs.js';
 
-const tsconfig = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../tsconfig.json');
-register(existsSync(tsconfig) ? { tsconfig } : {});
-const { main } = await import('../src/node/cli/main.ts');
+const { main } = await importBin(binSpecs.discordopus);
 await main(process.argv);

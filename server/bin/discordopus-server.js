@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly through tsx: the server ships without a build step.
-import { register } from 'tsx/esm/api';
+// Starts the server from a cached esbuild bundle of its TypeScript sources, rebuilt whenever a
+// source changes, or through tsx when that is impossible (scripts/bin-bundle.js; docs/cli.md).
+import { importBin } from '../../scripts/bin-bundle.js';
+import { binSpecs } from '../../scripts/bin-specs.js';
 
-register();
-await import('../src/cli.ts');
+await importBin(binSpecs['discordopus-server']);

@@ -1,7 +1,7 @@
 import type { Server as IoServer, Socket } from 'socket.io';
 import type { Logger } from 'pino';
 import {
-  SignalingEvents, SignalingErrorCodes, SignalingLimits, authChallengeMessage, authResponseSchema, base64urlByteLength, envelopeSendWireSchema,
+  SignalingEvents, SignalingErrorCodes, SignalingLimits, authChallengeMessage, authResponseSchema, base64urlByteLength,
   prekeyBundleSchema, prekeyFetchSchema, prekeyUploadSchema, presenceSubscribeSchema, signedPrekeyMessage, userIdFromPublicKey,
   type SignalingErrorMessage, type UserId,
 } from '@discordopus/sdk';
@@ -13,6 +13,7 @@ import type { PresenceRegistry } from './presence.ts';
 import type { TokenBucket } from './rate-limit.ts';
 import { verifyEd25519 } from './ed25519.ts';
 import { userRoom, watchRoom } from './rooms.ts';
+import { VerifiedUserIds, envelopeWireSchema } from './verified-user-ids.ts';
 
 /** What the server knows about one socket. Kept small: a server holds tens of thousands. */
 export interface ConnectionState {
@@ -102,7 +103,7 @@ export function createEventHandlers(ctx: ServerContext): Map<string, Handler> {
     conn.publicKey = Uint8Array.from(publicKey);
     conn.onAuthenticated?.();
     conn.socket.join(userRoom(userId));
-    if (await ctx.presence.connected(userId)) io.to(watchRoom(userId)).emit(SignalingEvents.presence, { userId, online: true });
+    await ctx.presence.connected(userId);
     return { ok: true, userId };
   });
 
@@ -126,30 +127,32 @@ export function createEventHandlers(ctx: ServerContext): Map<string, Handler> {
     return ctx.presence.onlineAmong(userIds);
   };
 
+  const envelopeSchema = envelopeWireSchema(new VerifiedUserIds());
+  const tooLarge = `Envelope payloads are limited to ${limits.maxPayloadBytes} bytes.`;
+  const { hot } = metrics;
+  const delivered: Result = { ok: true, status: 'delivered' };
+  const offline: Result = { ok: true, status: 'offline' };
+
   handlers.set(SignalingEvents.envelope, authenticated((conn, input) => {
-    const parsed = envelopeSendWireSchema.safeParse(input);
+    const parsed = envelopeSchema.safeParse(input);
     if (!parsed.success) {
-      if (parsed.error.issues.some((i) => i.path[0] === 'payload' && i.code === 'too_big')) {
-        return failure(SignalingErrorCodes.payloadTooLarge, `Envelope payloads are limited to ${limits.maxPayloadBytes} bytes.`);
-      }
+      if (parsed.error.issues.some((i) => i.path[0] === 'payload' && i.code === 'too_big')) return failure(SignalingErrorCodes.payloadTooLarge, tooLarge);
       return invalid(parsed.error);
     }
     const { to, payload } = parsed.data;
     const bytes = base64urlByteLength(payload.length);
-    if (bytes > limits.maxPayloadBytes) {
-      return failure(SignalingErrorCodes.payloadTooLarge, `Envelope payloads are limited to ${limits.maxPayloadBytes} bytes.`);
-    }
+    if (bytes > limits.maxPayloadBytes) return failure(SignalingErrorCodes.payloadTooLarge, tooLarge);
     const room = userRoom(to);
     const deliver = (online: boolean): Result => {
       if (!online) {
-        metrics.envelopes.inc({ status: 'offline' });
-        return { ok: true, status: 'offline' };
+        hot.offline++;
+        return offline;
       }
       // The sender's own connection is skipped: sending to yourself reaches your other devices.
       conn.socket.to(room).emit(SignalingEvents.envelope, { from: conn.userId, payload });
-      metrics.envelopes.inc({ status: 'delivered' });
-      metrics.bytesRelayed.inc(bytes);
-      return { ok: true, status: 'delivered' };
+      hot.delivered++;
+      hot.bytes += bytes;
+      return delivered;
     };
     const local = localCount(room) - (to === conn.userId ? 1 : 0);
     if (local > 0 || !ctx.clustered) return deliver(local > 0);

@@ -9,6 +9,7 @@ import { pino, type Logger } from 'pino';
 import { z } from 'zod';
 import {
   SignalingEvents, SignalingErrorCodes, SIGNALING_PROTOCOL_VERSION, SignalingLimits, authChallengeSchema, base64urlLength, isAppError, signalingOrigin, type SignalingErrorMessage,
+  type UserId,
 } from '@discordopus/sdk';
 import { defaultLimits, type ServerLimits, type SignalingServerOptions } from './options.ts';
 import { ServerMetrics } from './metrics.ts';
@@ -18,7 +19,8 @@ import { MemoryPrekeyStore, type PrekeyStore } from './prekey-store.ts';
 import { SqlitePrekeyStore } from './sqlite-prekey-store.ts';
 import { RedisPrekeyStore } from './redis-prekey-store.ts';
 import { LocalPresence, RedisPresence } from './presence.ts';
-import { createEventHandlers, type ConnectionState, type Reply, type Result, type ServerContext } from './handlers.ts';
+import { createEventHandlers, type ConnectionState, type Result, type ServerContext } from './handlers.ts';
+import { batchWrites } from './write-batching.ts';
 import { watchRoom } from './rooms.ts';
 
 export interface SignalingServer {
@@ -70,17 +72,16 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
     connectTimeout: limits.authTimeoutMs,
   });
 
+  // With Redis every process hears every transition, so each tells only its own watchers.
+  const announce = (userId: UserId, online: boolean) => (redis ? io.local : io).to(watchRoom(userId)).emit(SignalingEvents.presence, { userId, online });
   const state: ServerContext = {
     io, log, metrics, limits, store, nodeId, origins: [], clustered: redis !== undefined,
-    presence: new LocalPresence(),
+    presence: new LocalPresence(announce),
   };
   if (redis) {
     io.adapter(createAdapter(redis, redisSub!, { key: `${prefix}socket.io` }));
     state.presence = await RedisPresence.create(redis, {
-      nodeId, prefix, heartbeatMs: options.presenceHeartbeatMs ?? 2000,
-      onSweptOffline: (userIds) => {
-        for (const userId of userIds) io.to(watchRoom(userId)).emit(SignalingEvents.presence, { userId, online: false });
-      },
+      nodeId, prefix, heartbeatMs: options.presenceHeartbeatMs ?? 2000, onTransition: announce,
       onError: (error) => log.error({ err: String(error) }, 'presence heartbeat failed'),
     });
   }
@@ -149,9 +150,7 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
       const userId = conn.userId;
       if (!userId) return;
       metrics.authenticated.dec();
-      track(state.presence.disconnected(userId).then((offline) => {
-        if (offline) io.to(watchRoom(userId)).emit(SignalingEvents.presence, { userId, online: false });
-      }).catch((error: unknown) => log.error({ err: String(error) }, 'presence update failed')));
+      track(state.presence.disconnected(userId).catch((error: unknown) => log.error({ err: String(error) }, 'presence update failed')));
     });
 
     if (closing) return refuse(socket, { code: SignalingErrorCodes.shuttingDown, message: 'The server is shutting down; reconnect in a moment.' });
@@ -178,44 +177,66 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
 
     socket.emit(SignalingEvents.challenge, z.encode(authChallengeSchema, { nonce: conn.nonce!, origin: state.origins[0], protocol: SIGNALING_PROTOCOL_VERSION }));
 
+    batchWrites(socket);
+
+    // Envelope outcomes leave in the order the envelopes came: an acknowledgement then also
+    // vouches for every earlier envelope that got no `envelope:result` (protocol 2). Only an
+    // envelope waiting on Redis makes later ones queue here.
+    const replies: ReplySlot[] = [];
+    const send = (target: ReplyTarget, result: Result) => {
+      if (target.ack) target.ack(result);
+      else if (target.seq !== undefined) {
+        if (!result.ok) socket.emit(SignalingEvents.envelopeResult, { seq: target.seq, ok: false, error: result.error });
+        else if (result.status === 'offline') socket.emit(SignalingEvents.envelopeResult, { seq: target.seq, ok: true, status: 'offline' });
+      } else if (!result.ok) socket.emit(SignalingEvents.error, result.error);
+    };
+    const reply = (target: ReplyTarget, result: Result) => {
+      if (target.slot) target.slot.result = result;
+      else if (target.ordered && replies.length > 0) replies.push({ target, result });
+      else return send(target, result);
+      while (replies[0]?.result) {
+        const slot = replies.shift()!;
+        send(slot.target, slot.result!);
+      }
+    };
+    const fail = (target: ReplyTarget, code: string, message: string) => {
+      metrics.rejected.inc({ code });
+      reply(target, { ok: false, error: { code, message } });
+      if (!conn.strikes.take()) {
+        log.warn({ ip, userId: conn.userId }, 'dropping connection after repeated refused events');
+        refuse(socket, { code: SignalingErrorCodes.rateLimited, message: 'Too many refused events; the connection is closed.' });
+      }
+    };
+    const done = (target: ReplyTarget, result: Result) => {
+      if (result.ok) reply(target, result);
+      else fail(target, result.error.code, result.error.message);
+    };
+    const crashed = (target: ReplyTarget, event: unknown, error: unknown) => {
+      if (isAppError(error)) return fail(target, error.code, error.message);
+      log.error({ err: String(error), event }, 'handler failed');
+      reply(target, { ok: false, error: { code: SignalingErrorCodes.internal, message: 'The server failed to handle this event; retry later.' } });
+    };
+
     socket.onAny((event: unknown, ...args: unknown[]) => {
       const ack = typeof args[args.length - 1] === 'function' ? (args.pop() as (value: unknown) => void) : undefined;
-      const reply: Reply = (result) => {
-        if (ack) ack(result);
-        else if (!result.ok) socket.emit(SignalingEvents.error, result.error);
-      };
-      const fail = (code: string, message: string) => {
-        metrics.rejected.inc({ code });
-        reply({ ok: false, error: { code, message } });
-        if (!conn.strikes.take()) {
-          log.warn({ ip, userId: conn.userId }, 'dropping connection after repeated refused events');
-          refuse(socket, { code: SignalingErrorCodes.rateLimited, message: 'Too many refused events; the connection is closed.' });
-        }
-      };
+      const ordered = event === SignalingEvents.envelope;
+      const target: ReplyTarget = { ack, seq: ordered && !ack ? envelopeSeq(args[0]) : undefined, ordered, slot: undefined };
       if (!conn.bucket.take() || !ipEventBuckets.take(ip)) {
         metrics.rateLimited.inc({ scope: 'event' });
-        return fail(SignalingErrorCodes.rateLimited, 'Too many events; slow down and retry.');
+        return fail(target, SignalingErrorCodes.rateLimited, 'Too many events; slow down and retry.');
       }
       const handler = typeof event === 'string' ? handlers.get(event) : undefined;
-      if (!handler) return fail(SignalingErrorCodes.unknownEvent, 'Unknown event.');
-      if (args.length !== 1) return fail(SignalingErrorCodes.invalidMessage, 'Expected exactly one argument and an acknowledgement callback.');
-      const done = (result: Result) => {
-        if (result.ok) reply(result);
-        else fail(result.error.code, result.error.message);
-      };
-      const crashed = (error: unknown) => {
-        if (isAppError(error)) return fail(error.code, error.message);
-        log.error({ err: String(error), event }, 'handler failed');
-        reply({ ok: false, error: { code: SignalingErrorCodes.internal, message: 'The server failed to handle this event; retry later.' } });
-      };
+      if (!handler) return fail(target, SignalingErrorCodes.unknownEvent, 'Unknown event.');
+      if (args.length !== 1) return fail(target, SignalingErrorCodes.invalidMessage, 'Expected exactly one argument and an acknowledgement callback.');
       let result: Result | Promise<Result>;
       try {
         result = handler(conn, args[0]);
       } catch (error) {
-        return crashed(error);
+        return crashed(target, event, error);
       }
-      if (result instanceof Promise) track(result.then(done, crashed));
-      else done(result);
+      if (!(result instanceof Promise)) return done(target, result);
+      if (ordered) replies.push(target.slot = { target, result: undefined });
+      track(result.then((value) => done(target, value), (error: unknown) => crashed(target, event, error)));
     });
   });
 
@@ -262,6 +283,26 @@ export async function createSignalingServer(options: SignalingServerOptions = {}
   };
 
   return { url, port, get origins() { return state.origins; }, metrics, close };
+}
+
+/** Where the answer to one event goes: its acknowledgement, an `envelope:result` (protocol 2 `seq`), or `server:error`. */
+interface ReplyTarget {
+  ack: ((value: unknown) => void) | undefined;
+  seq: number | undefined;
+  /** An envelope: its reply waits for earlier envelopes' replies. */
+  ordered: boolean;
+  slot: ReplySlot | undefined;
+}
+
+interface ReplySlot {
+  target: ReplyTarget;
+  result: Result | undefined;
+}
+
+/** The `seq` of a protocol-2 envelope sent without an acknowledgement, read before validation so that even a refusal can name it. */
+function envelopeSeq(input: unknown): number | undefined {
+  const seq = typeof input === 'object' && input !== null ? (input as { seq?: unknown }).seq : undefined;
+  return typeof seq === 'number' && Number.isInteger(seq) && seq >= 0 && seq <= 0xffffffff ? seq : undefined;
 }
 
 function openStore(store: SignalingServerOptions['store'], redis: Redis | undefined, prefix: string): PrekeyStore {

@@ -15,6 +15,16 @@ export const HostMethod = {
   profileLock: 'profile.lock',
   settingsGet: 'host.settings.get',
   settingsSet: 'host.settings.set',
+  filesStageBegin: 'host.files.stageBegin',
+  filesStageChunk: 'host.files.stageChunk',
+  filesStageSend: 'host.files.stageSend',
+  filesStageCancel: 'host.files.stageCancel',
+} as const;
+
+/** Methods only Electron main answers (the web host has no desktop to show files on). */
+export const DesktopMethod = {
+  filesOpen: 'host.files.open',
+  filesReveal: 'host.files.reveal',
 } as const;
 
 /** The JSON-RPC notification method that carries {@link BridgeEvent}s. */
@@ -91,7 +101,16 @@ export interface BridgeClient {
   call<T = unknown>(method: string, params?: unknown): Promise<T>;
   /** Subscribes to host events; returns the function that unsubscribes. */
   onEvent(listener: (event: BridgeEvent) => void): () => void;
+  /** True when the host shows desktop notifications itself (Electron main), so the page must not. */
+  readonly nativeNotifications?: boolean;
+  /** Electron: offers a picked or dropped file by its path, which only the preload can read. */
+  sendFile?(file: File, contact: string): Promise<{ transferId: string }>;
+  /** True when the host can open files and show them in their folder ({@link DesktopMethod}). */
+  readonly desktopFiles?: boolean;
 }
+
+/** Topic of the event the host sends when the user clicked a message notification: `{ peer }`. */
+export const OPEN_CONVERSATION_TOPIC = 'shell.openConversation';
 
 /** An error answered by the host. `code` is the AppError code (`storage/wrong-passphrase`) when there is one. */
 export class BridgeError extends Error {
@@ -112,11 +131,14 @@ export class BridgeError extends Error {
 /** The API the Electron preload puts on `window.discordopus`. */
 export interface PreloadBridge {
   call(method: string, params?: unknown): Promise<{ ok: true; result: unknown } | { ok: false; error: RpcErrorObject }>;
+  /** Offers a file the user picked or dropped; the preload reads its path (webUtils.getPathForFile). */
+  sendFile(file: File, contact: string): Promise<{ ok: true; result: unknown } | { ok: false; error: RpcErrorObject }>;
   onEvent(listener: (event: BridgeEvent) => void): () => void;
 }
 
 /** IPC channel names between preload and Electron main, kept in one place. */
 export const IpcChannel = {
   call: 'discordopus:call',
+  sendFile: 'discordopus:sendFile',
   event: 'discordopus:event',
 } as const;

@@ -10,15 +10,31 @@ export interface HostSettings {
   serverUrl: string;
   /** STUN servers (`stun:host:port`), used for peer links. */
   stunServers: string[];
+  /**
+   * An optional TURN relay (at most one), for peers whose NATs block direct paths. Its credential
+   * is the operator's shared one, kept with the other settings (not a secret of the user's).
+   */
+  turnServers: TurnServer[];
   theme: 'dark' | 'light';
   notifications: boolean;
+  /** Notifications say only that a message came (and from whom), never its text. */
+  hideNotificationText: boolean;
+}
+
+export interface TurnServer {
+  /** `turn:host:port` or `turns:host:port` (optionally `?transport=tcp`). */
+  urls: string;
+  username: string;
+  credential: string;
 }
 
 export const DEFAULT_HOST_SETTINGS: HostSettings = {
   serverUrl: '',
   stunServers: [],
+  turnServers: [],
   theme: 'dark',
   notifications: true,
+  hideNotificationText: false,
 };
 
 const serverUrl = z
@@ -32,12 +48,20 @@ const stunServer = z
   .max(300)
   .regex(/^stuns?:[^\s:]+(:\d{1,5})?$/, 'must look like stun:host:port, e.g. stun:stun.example.org:3478');
 
+const turnServer = z.strictObject({
+  urls: z.string().max(300).regex(/^turns?:[^\s:?]+(:\d{1,5})?(\?transport=(udp|tcp))?$/, 'must look like turn:host:port, e.g. turn:turn.example.org:3478'),
+  username: z.string().min(1, 'is needed for a TURN server').max(200),
+  credential: z.string().min(1, 'is needed for a TURN server').max(200),
+});
+
 /** Schema of a partial update; unknown keys are refused. */
 export const hostSettingsPatchSchema = z.strictObject({
   serverUrl: serverUrl.optional(),
   stunServers: z.array(stunServer).max(16).optional(),
+  turnServers: z.array(turnServer).max(1).optional(),
   theme: z.enum(['dark', 'light']).optional(),
   notifications: z.boolean().optional(),
+  hideNotificationText: z.boolean().optional(),
 });
 
 export type HostSettingsPatch = z.infer<typeof hostSettingsPatchSchema>;
@@ -48,3 +72,4 @@ export function explainHostSettingsPatch(patch: unknown): string | undefined {
   if (parsed.success) return undefined;
   return parsed.error.issues.map((issue) => `${issue.path.join('.') || 'settings'}: ${issue.message}`).join('; ');
 }
+

@@ -1,4 +1,4 @@
-import { contextBridge, ipcRenderer, type IpcRendererEvent } from 'electron';
+import { contextBridge, ipcRenderer, webUtils, type IpcRendererEvent } from 'electron';
 import { IpcChannel, isMethodName, RpcErrorCode, type BridgeEvent, type PreloadBridge } from '../common/bridge-protocol.ts';
 
 /*
@@ -12,6 +12,14 @@ const bridge: PreloadBridge = {
       return { ok: false, error: { code: RpcErrorCode.invalidRequest, message: 'Invalid method name.', data: { code: 'bridge/invalid-request' } } };
     }
     return ipcRenderer.invoke(IpcChannel.call, params === undefined ? { method } : { method, params });
+  },
+  async sendFile(file, contact) {
+    // Only a File the user picked or dropped has a path; one the page made up has none.
+    const filePath = file instanceof File ? webUtils.getPathForFile(file) : '';
+    if (!filePath || typeof contact !== 'string') {
+      return { ok: false, error: { code: RpcErrorCode.invalidParams, message: 'Pick or drop a file from your disk to send it.', data: { code: 'bridge/invalid-params' } } };
+    }
+    return ipcRenderer.invoke(IpcChannel.sendFile, { contact, path: filePath });
   },
   onEvent(listener) {
     const handler = (_event: IpcRendererEvent, payload: unknown) => {

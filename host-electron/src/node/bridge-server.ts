@@ -18,6 +18,8 @@ export interface BridgeServerOptions {
   /** Defaults to a fresh 256-bit random token. */
   token?: string;
   onInternalError?: (error: unknown) => void;
+  /** Told how many renderers are connected whenever one connects or leaves (the calls engine relay detaches at 0). */
+  onConnectionCount?: (count: number) => void;
 }
 
 /** Path of the WebSocket endpoint; the token goes in its `token` query parameter. */
@@ -113,7 +115,11 @@ export class BridgeServer {
 
   private attach(ws: WebSocket): void {
     this.sockets.add(ws);
-    ws.on('close', () => this.sockets.delete(ws));
+    this.options.onConnectionCount?.(this.sockets.size);
+    ws.on('close', () => {
+      this.sockets.delete(ws);
+      this.options.onConnectionCount?.(this.sockets.size);
+    });
     ws.on('error', () => ws.terminate());
     ws.on('message', (data, isBinary) => {
       if (isBinary) {

@@ -1,4 +1,5 @@
 import type { BridgeEvent, RpcErrorObject } from '../common/bridge-protocol.ts';
+import type { TurnServer } from '../common/host-settings.ts';
 
 /**
  * What the launcher needs from an unlocked client: its public identity, its method table and
@@ -20,6 +21,8 @@ export interface OpenClientOptions {
   /** Signaling server to connect to; undefined = no server. */
   serverUrl: string | undefined;
   stunServers: string[];
+  /** A TURN relay for peer links, from the host settings. */
+  turnServer?: TurnServer | undefined;
   /** Create a new profile (refused when one exists) instead of opening one. */
   create: boolean;
   displayName?: string;

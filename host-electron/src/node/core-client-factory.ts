@@ -2,12 +2,17 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { z } from 'zod';
-import type { Logger, PluginDefinition } from '@discordopus/sdk';
+import type { Disposable, Logger, PluginDefinition } from '@discordopus/sdk';
+import type { MessagingApi } from '@discordopus/plugin-messaging';
 import {
   clientRpcMethods, createClient, firstPartyPlugins, profileExists, restoreClientFromBackup, rpcMethod, RpcServer,
-  type DiscordOpusClient,
+  type ClientOptions, type DiscordOpusClient,
 } from '@discordopus/core';
+import type { TurnServer } from '../common/host-settings.ts';
 import { EVENT_NOTIFICATION, type BridgeEvent, type RpcErrorObject } from '../common/bridge-protocol.ts';
+import { FILES_TRANSFER_TOPIC, MESSAGING_CHANGED_TOPIC } from '../common/client-api.ts';
+import { CALLS_TOPICS } from '@discordopus/plugin-calls/common';
+import { CALLS_ENGINE_REQUEST } from './calls-engine-relay.ts';
 import { RpcCallError, type ClientFactory, type ClientSession, type ImportBackupOptions, type OpenClientOptions } from './client-session.ts';
 
 export interface CoreClientFactoryOptions {
@@ -32,7 +37,7 @@ export class CoreClientFactory implements ClientFactory {
       passphrase: options.passphrase,
       create: options.create,
       ...(options.displayName === undefined ? {} : { displayName: options.displayName }),
-      ...this.common(options.serverUrl),
+      ...this.common(options),
     });
     return RpcClientSession.start(client);
   }
@@ -48,7 +53,7 @@ export class CoreClientFactory implements ClientFactory {
         passphrase: options.passphrase,
         backupFile,
         backupPassphrase: options.backupPassphrase,
-        ...this.common(options.serverUrl),
+        ...this.common(options),
       });
       return RpcClientSession.start(client);
     } finally {
@@ -56,10 +61,10 @@ export class CoreClientFactory implements ClientFactory {
     }
   }
 
-  private common(serverUrl: string | undefined) {
+  private common({ serverUrl, stunServers, turnServer }: Pick<OpenClientOptions, 'serverUrl' | 'stunServers' | 'turnServer'>) {
     return {
-      // A host runs for long: it connects to the server (presence, and the peer work as it lands).
-      ...(serverUrl === undefined ? {} : { serverUrl, connectSignaling: true }),
+      // A host runs for long: it connects to the server (presence, direct peer links).
+      ...(serverUrl === undefined ? {} : { serverUrl, connectSignaling: true, peerLinks: peerLinkOptions(stunServers, turnServer) }),
       plugins: this.options.plugins ?? firstPartyPlugins(),
       ...(this.options.thirdPartyPluginDir ? { thirdPartyPluginDir: this.options.thirdPartyPluginDir } : {}),
       ...(this.options.logger ? { logger: this.options.logger } : {}),
@@ -80,6 +85,7 @@ class RpcClientSession implements ClientSession {
   private readonly connection;
   private readonly server: RpcServer;
   private readonly contributionsSubscription;
+  private readonly messagingSubscription: Disposable | undefined;
 
   private constructor(private readonly client: DiscordOpusClient) {
     const contributions = client.kernel.contributions;
@@ -94,11 +100,18 @@ class RpcClientSession implements ClientSession {
     });
     this.connection = this.server.connect((text) => this.receive(text));
     this.contributionsSubscription = contributions.onDidChange(() => this.emit({ topic: 'contributions.changed', payload: {} }));
+    // The bus carries only received messages and status changes; the conversation screen also
+    // needs edits, deletes, reactions and typing, which the plugin's API reports.
+    this.messagingSubscription = client.kernel.pluginApi<MessagingApi>('messaging')?.onDidChange((change) => this.emit({ topic: MESSAGING_CHANGED_TOPIC, payload: change }));
   }
 
   static async start(client: DiscordOpusClient): Promise<RpcClientSession> {
     const session = new RpcClientSession(client);
     await session.call('subscribe', {});
+    // File transfers' progress and states, for the transfers screen (nothing comes without the plugin).
+    await session.call('subscribe', { topics: [FILES_TRANSFER_TOPIC] });
+    // Calls ringing, connecting, ending: the call overlay follows them (nothing comes without the plugin).
+    await session.call('subscribe', { topics: [CALLS_TOPICS.state, CALLS_TOPICS.logged] });
     return session;
   }
 
@@ -125,6 +138,7 @@ class RpcClientSession implements ClientSession {
 
   async close(): Promise<void> {
     this.contributionsSubscription.dispose();
+    this.messagingSubscription?.dispose();
     this.connection.dispose();
     this.server.dispose();
     for (const { reject } of this.pending.values()) reject(new RpcCallError({ code: -32000, message: 'The profile was locked.', data: { code: 'profile/locked' } }));
@@ -138,6 +152,11 @@ class RpcClientSession implements ClientSession {
       this.emit({ topic: message.params.topic, payload: message.params.payload });
       return;
     }
+    // The calls plugin driving the renderer's media engine (see calls-engine-relay.ts).
+    if (message.method === CALLS_ENGINE_REQUEST) {
+      this.emit({ topic: CALLS_ENGINE_REQUEST, payload: message.params });
+      return;
+    }
     if (typeof message.id !== 'number') return;
     const pending = this.pending.get(message.id);
     if (!pending) return;
@@ -149,6 +168,20 @@ class RpcClientSession implements ClientSession {
   private emit(event: BridgeEvent): void {
     for (const listener of [...this.listeners]) listener(event);
   }
+}
+
+/**
+ * Peer links with the STUN/TURN servers of the host settings. DISCORDOPUS_PEER_LINKS (as for the
+ * CLI) turns them `off`, or to `loopback` for tests.
+ */
+function peerLinkOptions(stunServers: string[], turnServer: TurnServer | undefined): ClientOptions['peerLinks'] {
+  const mode = process.env.DISCORDOPUS_PEER_LINKS?.trim();
+  if (mode === 'off') return false;
+  return {
+    stunServers,
+    ...(turnServer ? { turnServer: { urls: turnServer.urls, username: turnServer.username, credential: turnServer.credential } } : {}),
+    ...(mode === 'loopback' ? { loopbackOnly: true } : {}),
+  };
 }
 
 async function downloadBackup(client: DiscordOpusClient, passphrase: string): Promise<{ fileName: string; data: string }> {

@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { electronNativeEntry, NATIVE_MODULES } from './electron-native.ts';
 import { HOST_ROOT } from './renderer-build.ts';
 
 /** Where `npm start` puts Electron's main and preload bundles. */
@@ -26,7 +27,10 @@ export function findElectronBinary(): string | undefined {
  * a profile.
  */
 export function electronCanLoadNativeModules(binary: string): boolean {
-  const probe = spawnSync(binary, ['-e', "require('better-sqlite3-multiple-ciphers')"], {
+  // The Electron build in its own folder (rebuild:electron) when there is one, else the repository's.
+  const entry = electronNativeEntry('better-sqlite3-multiple-ciphers') ?? 'better-sqlite3-multiple-ciphers';
+  // Opening a database proves the addon loads, not just its JavaScript.
+  const probe = spawnSync(binary, ['-e', `new (require(${JSON.stringify(entry)}))(':memory:').close()`], {
     cwd: HOST_ROOT,
     env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
     stdio: 'ignore',
@@ -40,14 +44,20 @@ export function electronCanLoadNativeModules(binary: string): boolean {
  * TypeScript; npm packages stay external, native modules included) and src/electron/preload.ts
  * (one CommonJS file: a sandboxed preload cannot load other modules).
  */
-export async function buildElectronBundles(): Promise<{ main: string; preload: string }> {
+export async function buildElectronBundles(options: { useElectronNativeBuild?: boolean } = {}): Promise<{ main: string; preload: string }> {
   const esbuild = await import('esbuild');
   const main = path.join(ELECTRON_DIST, 'main.js');
   const preload = path.join(ELECTRON_DIST, 'preload.cjs');
   const externals = {
     name: 'npm-externals',
     setup(build: import('esbuild').PluginBuild) {
-      build.onResolve({ filter: /^[^./]/ }, (args) => (args.path.startsWith('@discordopus/') ? undefined : { path: args.path, external: true }));
+      build.onResolve({ filter: /^[^./]/ }, (args) => {
+        if (args.path.startsWith('@discordopus/')) return undefined;
+        // `npm start` on this checkout: the native modules' Electron build from its separate folder.
+        // Packages never do this (their main must not name this machine's paths).
+        const native = options.useElectronNativeBuild && (NATIVE_MODULES as readonly string[]).includes(args.path) ? electronNativeEntry(args.path) : undefined;
+        return { path: native ?? args.path, external: true };
+      });
     },
   };
   await esbuild.build({

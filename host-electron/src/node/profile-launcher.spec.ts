@@ -1,7 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '@discordopus/core';
 import { nextEvent } from '@discordopus/sdk';
 import { PROFILE_CHANGED_TOPIC, type BridgeEvent } from '../common/bridge-protocol.ts';
@@ -136,6 +136,57 @@ describe('ProfileLauncher with the real client', () => {
     const l = launcher();
     await l.call('profile.create', { displayName: 'Alice', passphrase: PASS });
     await expect(l.call('backup.export', { file: '/tmp/x', passphrase: 'backup passphrase 1' })).rejects.toMatchObject({ code: 'bridge/not-allowed' });
+  });
+
+  it('does not let the window name host paths for files, but stages uploaded bytes and offers them', async () => {
+    const alice = launcher('alice');
+    await expect(alice.call('host.files.stageBegin', { name: 'x.txt', size: 1 })).rejects.toMatchObject({ code: 'profile/locked' });
+    await alice.call('profile.create', { displayName: 'Alice', passphrase: PASS });
+    const bob = launcher('bob');
+    const b = (await bob.call('profile.create', { displayName: 'Bob', passphrase: PASS })) as { userId: string };
+    await alice.call('contacts.add', { userId: b.userId, name: 'Bob' });
+    await expect(alice.call('files.send', { contact: 'Bob', path: '/etc/passwd' })).rejects.toMatchObject({ code: 'bridge/not-allowed' });
+    await expect(alice.call('files.accept', { transferId: 'a'.repeat(32), dir: '/tmp' })).rejects.toMatchObject({ code: 'bridge/not-allowed' });
+    await expect(alice.call('commands.execute', { id: 'files.send', args: ['Bob', '/etc/passwd'] })).rejects.toMatchObject({ code: 'bridge/not-allowed' });
+
+    const { uploadId } = (await alice.call('host.files.stageBegin', { name: '../notes.txt', size: 11 })) as { uploadId: string };
+    await expect(alice.call('host.files.stageChunk', { uploadId, offset: 0, data: '<not base64>' })).rejects.toMatchObject({ code: 'bridge/invalid-params' });
+    await expect(alice.call('host.files.stageSend', { uploadId, contact: 'Bob' })).rejects.toMatchObject({ code: 'files/upload-incomplete' });
+    expect(await alice.call('host.files.stageChunk', { uploadId, offset: 0, data: Buffer.from('hello ').toString('base64') })).toEqual({ received: 6 });
+    expect(await alice.call('host.files.stageChunk', { uploadId, offset: 6, data: Buffer.from('world').toString('base64') })).toEqual({ received: 11 });
+    const { transferId } = (await alice.call('host.files.stageSend', { uploadId, contact: 'Bob' })) as { transferId: string };
+    const [sent] = (await alice.call('files.list', {})) as { id: string; name: string; path: string; direction: string }[];
+    expect(sent).toMatchObject({ id: transferId, name: 'notes.txt', direction: 'out' });
+    expect(sent!.path.startsWith(path.join(root, 'alice', 'staging'))).toBe(true);
+
+    // Once the transfer ends, its staged copy goes.
+    await alice.call('files.cancel', { transferId });
+    await vi.waitFor(() => expect(stat(sent!.path)).rejects.toMatchObject({ code: 'ENOENT' }), { timeout: 20_000 });
+    await expect(alice.call('host.files.stageChunk', { uploadId, offset: 0, data: '' })).rejects.toMatchObject({ code: 'files/unknown-upload' });
+  });
+
+  it('forwards the messaging plugin\'s changes (new messages, typing, edits) as messaging.changed events', async () => {
+    const alice = launcher('alice');
+    await alice.call('profile.create', { displayName: 'Alice', passphrase: PASS });
+    const b = (await launcher('bob').call('profile.create', { displayName: 'Bob', passphrase: PASS })) as { userId: string };
+    await alice.call('contacts.add', { userId: b.userId, name: 'Bob' });
+    const event = nextEvent(alice.onEvent, (e: BridgeEvent) => e.topic === 'messaging.changed');
+    const sent = (await alice.call('messaging.send', { contact: 'Bob', text: 'hi' })) as { id: string };
+    expect((await event).payload).toMatchObject({ kind: 'message', message: { id: sent.id, text: 'hi', direction: 'out' } });
+  });
+
+  it('opens a connected client with the STUN and TURN servers of the host settings', async () => {
+    const l = new ProfileLauncher({
+      profileName: 'alice', profileDir: path.join(root, 'alice'), defaultServerUrl: 'http://127.0.0.1:9',
+      factory: new CoreClientFactory({ profileKdf: { N: 2 ** 10, r: 8, p: 1 }, logger: createLogger({ level: 'silent' }) }),
+    });
+    launchers.push(l);
+    await l.call('host.settings.set', {
+      stunServers: ['stun:stun.example.org:3478'], turnServers: [{ urls: 'turn:turn.example.org:3478', username: 'u', credential: 'p' }],
+    });
+    await expect(l.call('host.settings.set', { turnServers: [{ urls: 'turn:t.example.org', username: '', credential: 'p' }] })).rejects.toMatchObject({ code: 'settings/invalid' });
+    // The core checks the servers it is given (client/invalid-ice-server otherwise) and connects in the background.
+    expect(await l.call('profile.create', { displayName: 'Alice', passphrase: PASS })).toMatchObject({ unlocked: true });
   });
 
   it('keeps host settings per profile, before and after unlock', async () => {

@@ -1,8 +1,10 @@
+import path from 'node:path';
 import { z } from 'zod';
 import { AppError, Emitter, type Event } from '@discordopus/sdk';
 import { HostMethod, PROFILE_CHANGED_TOPIC, type BridgeEvent, type ProfileStatus } from '../common/bridge-protocol.ts';
 import { MIN_PASSPHRASE_LENGTH } from '../common/passphrase-strength.ts';
 import type { ClientFactory, ClientSession } from './client-session.ts';
+import { FileStaging, MAX_STAGE_CHUNK_BYTES } from './file-staging.ts';
 import { HostSettingsStore } from './host-settings-store.ts';
 
 export interface ProfileLauncherOptions {
@@ -17,7 +19,13 @@ export interface ProfileLauncherOptions {
  * Client methods the bridge does not pass on: they take paths on the host's disk, which the
  * renderer must not choose (it gets `backup.download` instead).
  */
-export const HOST_PATH_METHODS: ReadonlySet<string> = new Set(['backup.export']);
+export const HOST_PATH_METHODS: ReadonlySet<string> = new Set(['backup.export', 'files.send']);
+
+/** Plugin commands that take host paths (the same reason): refused through `commands.execute`. */
+export const HOST_PATH_COMMANDS: ReadonlySet<string> = new Set(['files.send']);
+
+/** States after which a transfer never reads its source file again. */
+const FINISHED_TRANSFER_STATES: ReadonlySet<unknown> = new Set(['completed', 'cancelled', 'declined']);
 
 const passphrase = z.string().min(1, 'is empty').max(1024, 'is longer than 1024 characters');
 const createParams = z.strictObject({
@@ -25,6 +33,14 @@ const createParams = z.strictObject({
   displayName: z.string().trim().min(1, 'is empty').max(64, 'is longer than 64 characters'),
 });
 const unlockParams = z.strictObject({ passphrase });
+const uploadId = z.string().regex(/^[0-9a-f]{32}$/, 'must be an upload id');
+const stageBeginParams = z.strictObject({ name: z.string().min(1).max(1000), size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) });
+const stageChunkParams = z.strictObject({
+  uploadId, offset: z.number().int().min(0),
+  data: z.string().max(Math.ceil(MAX_STAGE_CHUNK_BYTES / 3) * 4).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'must be base64'),
+});
+const stageSendParams = z.strictObject({ uploadId, contact: z.string().trim().min(1).max(200) });
+const stageCancelParams = z.strictObject({ uploadId });
 const importParams = z.strictObject({
   backup: z.string().min(1).max(6 * 1024 * 1024).regex(/^[A-Za-z0-9+/=_-]+$/, 'must be base64'),
   backupPassphrase: passphrase,
@@ -43,11 +59,13 @@ export class ProfileLauncher {
   // Create/unlock/lock run one at a time, so two windows cannot open the database twice.
   private queue: Promise<unknown> = Promise.resolve();
   private readonly settings: HostSettingsStore;
+  private readonly staging: FileStaging;
   private readonly eventEmitter = new Emitter<BridgeEvent>();
   readonly onEvent: Event<BridgeEvent> = this.eventEmitter.event;
 
   constructor(private readonly options: ProfileLauncherOptions) {
     this.settings = new HostSettingsStore(options.profileDir);
+    this.staging = new FileStaging(path.join(options.profileDir, 'staging'));
   }
 
   get isUnlocked(): boolean {
@@ -80,15 +98,55 @@ export class ProfileLauncher {
         this.eventEmitter.fire({ topic: 'host.settings.changed', payload: next });
         return next;
       }
+      case HostMethod.filesStageBegin: {
+        const p = parse(stageBeginParams, params, method);
+        this.requireSession();
+        return { uploadId: await this.staging.begin(p.name, p.size) };
+      }
+      case HostMethod.filesStageChunk: {
+        const p = parse(stageChunkParams, params, method);
+        return { received: await this.staging.chunk(p.uploadId, p.offset, new Uint8Array(Buffer.from(p.data, 'base64'))) };
+      }
+      case HostMethod.filesStageSend: {
+        const p = parse(stageSendParams, params, method);
+        const file = await this.staging.finish(p.uploadId);
+        try {
+          return await this.requireSession().call('files.send', { contact: p.contact, path: file });
+        } catch (error) {
+          await this.staging.release(file);
+          throw error;
+        }
+      }
+      case HostMethod.filesStageCancel: {
+        const p = parse(stageCancelParams, params, method);
+        await this.staging.discard(p.uploadId);
+        return {};
+      }
       default:
         if (HOST_PATH_METHODS.has(method)) {
-          throw new AppError('bridge/not-allowed', `${method} is not available to the app window; use backup.download.`);
+          throw new AppError('bridge/not-allowed', `${method} is not available to the app window: it names files on the host. ${method === 'files.send' ? 'Drop or pick the file in the app instead.' : 'Use backup.download.'}`);
         }
-        if (!this.session) {
-          throw new AppError('profile/locked', 'The profile is locked. Unlock it with your passphrase first.');
+        if (method === 'commands.execute' && HOST_PATH_COMMANDS.has(String((params as { id?: unknown } | undefined)?.id))) {
+          throw new AppError('bridge/not-allowed', 'That command names files on the host; drop or pick the file in the app instead.');
         }
-        return this.session.call(method, params);
+        if (method === 'files.accept' && params && typeof params === 'object' && 'dir' in params) {
+          throw new AppError('bridge/not-allowed', 'The app window cannot choose where files are saved; set the download folder in Settings.');
+        }
+        return this.requireSession().call(method, params);
     }
+  }
+
+  /**
+   * A call from the host itself (Electron main), which may name host paths: a file the user
+   * dropped, whose path the preload read from the File object.
+   */
+  async callTrusted(method: string, params: unknown): Promise<unknown> {
+    return this.requireSession().call(method, params);
+  }
+
+  private requireSession(): ClientSession {
+    if (!this.session) throw new AppError('profile/locked', 'The profile is locked. Unlock it with your passphrase first.');
+    return this.session;
   }
 
   async status(): Promise<ProfileStatus> {
@@ -128,6 +186,7 @@ export class ProfileLauncher {
       passphrase: request.passphrase,
       serverUrl: this.serverUrl(settings.serverUrl),
       stunServers: settings.stunServers,
+      turnServer: settings.turnServers[0],
       create: request.create,
       ...(request.displayName === undefined ? {} : { displayName: request.displayName }),
     });
@@ -146,13 +205,17 @@ export class ProfileLauncher {
       backupPassphrase: p.backupPassphrase,
       serverUrl: this.serverUrl(settings.serverUrl),
       stunServers: settings.stunServers,
+      turnServer: settings.turnServers[0],
     });
     return this.attach(session);
   }
 
   private async attach(session: ClientSession): Promise<ProfileStatus> {
     this.session = session;
-    this.unsubscribe = session.onEvent((event) => this.eventEmitter.fire(event));
+    this.unsubscribe = session.onEvent((event) => {
+      if (event.topic === 'files.transfer') this.releaseStaged(event.payload);
+      this.eventEmitter.fire(event);
+    });
     const status = await this.status();
     this.eventEmitter.fire({ topic: PROFILE_CHANGED_TOPIC, payload: status });
     return status;
@@ -165,9 +228,17 @@ export class ProfileLauncher {
       this.unsubscribe?.();
       this.unsubscribe = undefined;
       await session.close();
+      await this.staging.close();
       this.eventEmitter.fire({ topic: PROFILE_CHANGED_TOPIC, payload: await this.status() });
     }
     return this.status();
+  }
+
+  private releaseStaged(payload: unknown): void {
+    const t = payload as { direction?: unknown; state?: unknown; path?: unknown } | undefined;
+    if (t?.direction === 'out' && FINISHED_TRANSFER_STATES.has(t.state) && typeof t.path === 'string' && this.staging.owns(t.path)) {
+      void this.staging.release(t.path).catch(() => undefined);
+    }
   }
 
   private serverUrl(configured: string): string | undefined {

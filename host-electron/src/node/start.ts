@@ -15,11 +15,11 @@ if (!electron) {
   log('Electron is not installed on this machine (its binary was not downloaded): starting the web version instead.');
   await import('./start-web.ts');
 } else if (!electronCanLoadNativeModules(electron)) {
-  log('Electron cannot load the encrypted-SQLite module built for Node (see host-electron/README.md, "Native modules"): starting the web version instead.');
+  log('Electron cannot load the encrypted-SQLite module built for Node; run `npm run rebuild:electron --workspace host-electron` once (see host-electron/README.md): starting the web version instead.');
   await import('./start-web.ts');
 } else {
   await ensureRendererBuilt({ log });
-  const { main } = await buildElectronBundles();
+  const { main } = await buildElectronBundles({ useElectronNativeBuild: true });
   const child = spawn(electron, [main, ...args], { stdio: 'inherit' });
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   process.on('SIGINT', forward);

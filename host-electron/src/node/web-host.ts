@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { createLogger } from '@discordopus/core';
 import { BridgeServer } from './bridge-server.ts';
+import { CallsEngineRelay } from './calls-engine-relay.ts';
 import { CoreClientFactory } from './core-client-factory.ts';
 import { startEmbeddedServer, type EmbeddedServer } from './embedded-server.ts';
 import { ProfileLauncher } from './profile-launcher.ts';
@@ -68,11 +69,19 @@ export async function startWebHost(args: WebHostArgs, log: (line: string) => voi
     factory: new CoreClientFactory({ logger, ...(args.pluginDir ? { thirdPartyPluginDir: args.pluginDir } : {}) }),
     defaultServerUrl: args.server ?? embedded!.url,
   });
+  // A window can be the calls plugin's media engine (Chromium WebRTC); see calls-engine-relay.ts.
+  const callsRelay = new CallsEngineRelay((method, params) => launcher.call(method, params));
   const bridge = await BridgeServer.start({
     staticDir,
     port: args.port,
-    handler: (method, params) => launcher.call(method, params),
-    onEvent: (listener) => launcher.onEvent(listener),
+    handler: (method, params) => (callsRelay.handles(method) ? callsRelay.call(method, params) : launcher.call(method, params)),
+    onEvent: (listener) => launcher.onEvent((event) => {
+      const mapped = callsRelay.mapEvent(event);
+      if (mapped) listener(mapped);
+    }),
+    onConnectionCount: (count) => {
+      if (count === 0) void callsRelay.windowsGone();
+    },
     onInternalError: (error) => logger.error('bridge: method failed', { error: String(error) }),
   });
   log(`Profile "${args.profile}" in ${profileDir}`);

@@ -112,7 +112,11 @@ export interface PeerStream {
   write(data: Uint8Array): Promise<void>;
   /** Each `write` of the peer arrives as one `onData`, in order. */
   readonly onData: Event<Uint8Array>;
-  /** Fires once: `undefined` when either side closed it, an AppError (`streams/link-lost`) when the link broke. */
+  /**
+   * Fires once: `undefined` when either side closed it, an AppError (`streams/link-lost`) when the
+   * link broke, `streams/not-a-contact` / `streams/identity-changed` when the contact was removed
+   * or its identity key changed.
+   */
   readonly onDidClose: Event<AppError | undefined>;
   readonly closed: boolean;
   /** Closes both directions after the data already written has been sent. */
@@ -134,7 +138,8 @@ export interface PeerStreams {
   /**
    * Opens a stream named `name` to `to`, bringing the peer link up if needed.
    * @throws AppError `streams/peer-unreachable`, `streams/not-a-contact`, `streams/identity-changed`,
-   *   `streams/unavailable` (peer links are off in this client)
+   *   `streams/unavailable` (peer links are off in this client), `streams/refused` (the peer did not
+   *   accept it: `details.reason` is `no-handler`, `not-a-contact`, `identity-changed` or `too-many`)
    */
   open(to: UserId, name: string, options?: OpenStreamOptions): Promise<PeerStream>;
   /** Accepts the streams a contact opens with this name. Streams nobody accepts are closed. */

@@ -19,6 +19,13 @@ import { isUserId, type UserId } from './user-id.ts';
  * Every client-to-server event carries an acknowledgement callback; the server answers with a
  * {@link SignalingResult}. Errors the server raises outside an acknowledgement (auth timeout,
  * unknown event without callback, shutdown) arrive as {@link SignalingEvents.error}.
+ *
+ * Protocol 2 (announced in the challenge) lets a client send a burst of envelopes without an
+ * acknowledgement each: every envelope but the burst's last carries a `seq` and no callback; the
+ * server reports only the outcomes worth telling (offline recipient, refusal) as
+ * {@link SignalingEvents.envelopeResult} with that `seq`, and answers the last one, which carries
+ * the callback, after all earlier ones of the connection. So an acknowledgement also means
+ * "every earlier envelope without a result was delivered". Protocol 1 clients are unaffected.
  */
 
 /** Event names, both directions. */
@@ -33,6 +40,8 @@ export const SignalingEvents = {
   presence: 'presence',
   /** client → server: `EnvelopeSend`; ack `SignalingResult<EnvelopeSent>`. server → client: `EnvelopeDelivery`. */
   envelope: 'envelope',
+  /** server → client (protocol 2): `EnvelopeResult`, the outcome of an envelope sent with a `seq` and no acknowledgement, unless delivered. */
+  envelopeResult: 'envelope:result',
   /** client → server: `PrekeyUpload`; ack `SignalingResult<PrekeyCount>`. */
   uploadPrekeys: 'prekeys:upload',
   /** client → server: `PrekeyFetch`; ack `SignalingResult<PrekeyBundle>`. */
@@ -96,8 +105,12 @@ export const SignalingLimits = {
   maxOriginLength: 512,
 } as const;
 
-/** Protocol version, part of the signed auth message. */
-export const SIGNALING_PROTOCOL_VERSION = 1;
+/**
+ * Protocol version the server announces in its challenge. 2 adds envelopes without an
+ * acknowledgement each (`seq`, {@link SignalingEvents.envelopeResult}); a client uses them only
+ * when the server announces 2 or more.
+ */
+export const SIGNALING_PROTOCOL_VERSION = 2;
 
 const encoder = new TextEncoder();
 const AUTH_DOMAIN = encoder.encode('DiscordOpus/signaling-auth/v1');
@@ -217,13 +230,18 @@ export type PresenceSnapshot = z.infer<typeof presenceSnapshotSchema>;
 export const presenceUpdateSchema = z.strictObject({ userId: userIdSchema, online: z.boolean() });
 export type PresenceUpdate = z.infer<typeof presenceUpdateSchema>;
 
+/** Protocol 2: the client's number for an envelope sent without an acknowledgement (uint32, wraps). */
+export const envelopeSeqSchema = z.number().int().min(0).max(0xffffffff);
+
 export const envelopeSendSchema = z.strictObject({
   to: userIdSchema,
   /** Opaque to the server (end-to-end encrypted by the client). */
   payload: payloadCodec,
+  /** Protocol 2: set on envelopes sent without an acknowledgement; their outcome comes as `envelope:result`. */
+  seq: envelopeSeqSchema.optional(),
 });
 /** `envelope` as the server checks it: the payload stays text. */
-export const envelopeSendWireSchema = z.strictObject({ to: userIdSchema, payload: payloadWireSchema });
+export const envelopeSendWireSchema = z.strictObject({ to: userIdSchema, payload: payloadWireSchema, seq: envelopeSeqSchema.optional() });
 export type EnvelopeSend = z.infer<typeof envelopeSendSchema>;
 
 export const envelopeSentSchema = z.strictObject({
@@ -279,6 +297,17 @@ export type PrekeyBundle = z.infer<typeof prekeyBundleSchema>;
 
 export const signalingErrorSchema = z.strictObject({ code: z.string().max(100), message: z.string().max(1000) });
 export type SignalingErrorMessage = z.infer<typeof signalingErrorSchema>;
+
+/**
+ * Protocol 2, server → client: what became of the envelope numbered `seq` (sent without an
+ * acknowledgement). Sent for an offline recipient (`ok: true, status: 'offline'`) or a refusal
+ * (`ok: false`); a delivered envelope gets none.
+ */
+export const envelopeResultSchema = z.union([
+  z.strictObject({ seq: envelopeSeqSchema, ok: z.literal(true), status: z.literal('offline') }),
+  z.strictObject({ seq: envelopeSeqSchema, ok: z.literal(false), error: signalingErrorSchema }),
+]);
+export type EnvelopeResult = z.infer<typeof envelopeResultSchema>;
 
 export const shutdownNoticeSchema = z.strictObject({ reconnectAfterMs: z.number().int().min(0) });
 export type ShutdownNotice = z.infer<typeof shutdownNoticeSchema>;

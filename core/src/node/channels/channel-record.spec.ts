@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { isCryptoError } from '../../common/crypto/crypto-error.ts';
-import { decodeChannelRecord, encodeChannelRecord, MAX_CHANNEL_NAME_BYTES, checkChannelName } from './channel-record.ts';
+import { decodeChannelRecord, encodeChannelRecord, MAX_ACK_IDS, MAX_CHANNEL_NAME_BYTES, checkChannelName } from './channel-record.ts';
 
 const id = Uint8Array.from({ length: 16 }, (_, i) => i);
 
@@ -20,6 +20,21 @@ describe('channel records', () => {
     expect(decodeChannelRecord(encodeChannelRecord({ kind: 'data', messageId: id, channel: 'messaging/text', data }))).toEqual({ kind: 'data', messageId: id, channel: 'messaging/text', data });
     expect(decodeChannelRecord(encodeChannelRecord({ kind: 'data', messageId: id, channel: 'ü/x', data: new Uint8Array(0) }))).toEqual({ kind: 'data', messageId: id, channel: 'ü/x', data: new Uint8Array(0) });
     expect(decodeChannelRecord(encodeChannelRecord({ kind: 'ack', messageId: id }))).toEqual({ kind: 'ack', messageId: id });
+  });
+
+  it('round-trips cumulative acks and bounds their size', () => {
+    const ids = Array.from({ length: 3 }, (_, n) => Uint8Array.from({ length: 16 }, (_, i) => i + n));
+    expect(decodeChannelRecord(encodeChannelRecord({ kind: 'acks', messageIds: ids }))).toEqual({ kind: 'acks', messageIds: ids });
+    const full = Array.from({ length: MAX_ACK_IDS }, () => id);
+    expect(decodeChannelRecord(encodeChannelRecord({ kind: 'acks', messageIds: full }))).toMatchObject({ kind: 'acks' });
+    expect(() => encodeChannelRecord({ kind: 'acks', messageIds: [] })).toThrow(RangeError);
+    expect(() => encodeChannelRecord({ kind: 'acks', messageIds: [...full, id] })).toThrow(RangeError);
+    expect(() => encodeChannelRecord({ kind: 'acks', messageIds: [id.subarray(1)] })).toThrow(TypeError);
+    // From a peer: zero ids, a count over the bound, a count the bytes do not hold, trailing bytes.
+    expect(malformed(Uint8Array.of(1, 3, 0, 0))).toBe('crypto/malformed');
+    expect(malformed(Uint8Array.of(1, 3, 0xff, 0xff, ...id))).toBe('crypto/malformed');
+    expect(malformed(Uint8Array.of(1, 3, 0, 2, ...id))).toBe('crypto/malformed');
+    expect(malformed(Uint8Array.of(1, 3, 0, 1, ...id, 0))).toBe('crypto/malformed');
   });
 
   it('rejects malformed bytes from a peer', () => {

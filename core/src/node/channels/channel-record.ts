@@ -6,8 +6,10 @@ import { CryptoError } from '../../common/crypto/crypto-error.ts';
  *
  *   data: u8 version (1) ‖ u8 kind (1) ‖ messageId[16] ‖ u8 len ‖ channel (UTF-8) ‖ data
  *   ack:  u8 version (1) ‖ u8 kind (2) ‖ messageId[16]
+ *   acks: u8 version (1) ‖ u8 kind (3) ‖ u16 count (1..MAX_ACK_IDS) ‖ messageId[16] × count
  *
- * The ack tells the sender's kernel that the record was committed to the recipient's inbox.
+ * An ack tells the sender's kernel that the record was committed to the recipient's inbox; the
+ * recipient answers a whole receive batch with one `acks` record (cumulative ack).
  */
 
 export const CHANNEL_RECORD_VERSION = 1;
@@ -17,12 +19,17 @@ export const MAX_CHANNEL_NAME_BYTES = 128;
 /** Largest record header: version, kind, id, name length and name. */
 export const CHANNEL_RECORD_OVERHEAD = 2 + MESSAGE_ID_BYTES + 1 + MAX_CHANNEL_NAME_BYTES;
 
+/** Most message ids one `acks` record carries (16 KiB of ids). */
+export const MAX_ACK_IDS = 1024;
+
 const KIND_DATA = 1;
 const KIND_ACK = 2;
+const KIND_ACKS = 3;
 
 export type ChannelRecord =
   | { readonly kind: 'data'; readonly messageId: Uint8Array; readonly channel: string; readonly data: Uint8Array }
-  | { readonly kind: 'ack'; readonly messageId: Uint8Array };
+  | { readonly kind: 'ack'; readonly messageId: Uint8Array }
+  | { readonly kind: 'acks'; readonly messageIds: readonly Uint8Array[] };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -38,6 +45,16 @@ export function checkChannelName(fn: string, channel: unknown): Uint8Array {
 }
 
 export function encodeChannelRecord(record: ChannelRecord): Uint8Array {
+  if (record.kind === 'acks') {
+    const count = record.messageIds.length;
+    if (count < 1 || count > MAX_ACK_IDS) throw new RangeError(`encodeChannelRecord: an acks record holds 1 to ${MAX_ACK_IDS} ids`);
+    const w = new ByteWriter(4 + count * MESSAGE_ID_BYTES).u8(CHANNEL_RECORD_VERSION).u8(KIND_ACKS).u16(count);
+    for (const id of record.messageIds) {
+      if (!(id instanceof Uint8Array) || id.length !== MESSAGE_ID_BYTES) throw new TypeError(`encodeChannelRecord: messageId must be ${MESSAGE_ID_BYTES} bytes`);
+      w.fixed(id);
+    }
+    return w.finish();
+  }
   if (!(record.messageId instanceof Uint8Array) || record.messageId.length !== MESSAGE_ID_BYTES) {
     throw new TypeError(`encodeChannelRecord: messageId must be ${MESSAGE_ID_BYTES} bytes`);
   }
@@ -59,6 +76,13 @@ export function decodeChannelRecord(bytes: Uint8Array): ChannelRecord {
     throw new CryptoError('crypto/unsupported-version', `The peer sent a record of format version ${version}, which this version cannot read; one of you should update.`);
   }
   const kind = r.u8();
+  if (kind === KIND_ACKS) {
+    const count = r.u16();
+    if (count < 1 || count > MAX_ACK_IDS) throw new CryptoError('crypto/malformed', `An acks record holds 1 to ${MAX_ACK_IDS} ids.`);
+    const messageIds = Array.from({ length: count }, () => r.fixed(MESSAGE_ID_BYTES));
+    r.end();
+    return { kind: 'acks', messageIds };
+  }
   const messageId = r.fixed(MESSAGE_ID_BYTES);
   if (kind === KIND_ACK) {
     r.end();

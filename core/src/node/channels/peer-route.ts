@@ -49,6 +49,11 @@ export class PeerRoute {
     this.subscriptions.push(this.manager.onError(({ remoteId, error }) => this.logger.info('peer link problem', { peer: remoteId, code: error.code })));
   }
 
+  /** The link manager (shared with the kernel's PeerStreams). */
+  get links(): PeerLinkManager {
+    return this.manager;
+  }
+
   isConnected(peer: UserId): boolean {
     return this.manager.get(peer)?.state === 'connected';
   }

@@ -6,8 +6,9 @@ import type { CryptoProvider } from '../../common/crypto/crypto-provider.ts';
 import { toHex } from '../../common/crypto/bytes.ts';
 import { KeyedQueue } from '../sessions/keyed-queue.ts';
 import type { InboxEntry, SessionManager } from '../sessions/session-manager.ts';
-import { checkChannelName, decodeChannelRecord, encodeChannelRecord, MESSAGE_ID_BYTES, type ChannelRecord } from './channel-record.ts';
+import { checkChannelName, decodeChannelRecord, encodeChannelRecord, MAX_ACK_IDS, MESSAGE_ID_BYTES, type ChannelRecord } from './channel-record.ts';
 import { PeerRoute, type PeerRouteOptions } from './peer-route.ts';
+import type { PeerLinkManager } from '../peer/peer-link-manager.ts';
 
 /** Kernel channel of the peer-link signals (SDP, ICE), carried inside the ratchet session. */
 export const PEER_SIGNAL_CHANNEL = 'kernel/peer-signal';
@@ -60,6 +61,9 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
   readonly maxMessageBytes = MAX_CHANNEL_MESSAGE_BYTES;
   private readonly linkEmitter = new Emitter<{ userId: UserId; state: LinkState }>();
   readonly onDidChangeLinkState: Event<{ userId: UserId; state: LinkState }> = this.linkEmitter.event;
+  private readonly resetEmitter = new Emitter<{ userId: UserId }>();
+  /** A contact lost its session with us (e.g. restored its identity into a new profile); a new one starts with the next message. */
+  readonly onDidResetSession: Event<{ userId: UserId }> = this.resetEmitter.event;
 
   private readonly handlers = new Map<string, Set<(message: PeerMessage) => void | Promise<void>>>();
   private readonly pending = new Map<string, PendingAck>();
@@ -68,7 +72,6 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
   private readonly subscriptions = new DisposableCollection();
   private readonly inFlight = new Set<Promise<unknown>>();
   private closed = false;
-  private readonly handled: number[] = [];
   private openGate!: () => void;
   // Records are received (decrypted, committed, acknowledged) from the start, but handed to
   // handlers only once the plugins have registered theirs.
@@ -85,6 +88,14 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
       options.logger,
       options.peerLinks,
     );
+    // Every receive batch is acknowledged by one `acks` record, encrypted and committed in the
+    // batch's own transaction: no separate ratchet step nor commit per ack.
+    options.sessions.setResponder({
+      reply: (_from, plaintexts) => ackRecords(plaintexts),
+      transmit: (to, payload) => void this.sendPayload(to, payload, true).catch((error: unknown) => {
+        this.options.logger.warn('channels: could not acknowledge messages', { to, code: isAppError(error) ? error.code : 'unknown' });
+      }),
+    });
   }
 
   /** Resolves once the relay is first connected and our prekeys are published. */
@@ -97,6 +108,11 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
     return this.peers?.isConnected(peer) ?? false;
   }
 
+  /** The direct links under this route, when peer links are on (the kernel's PeerStreams use them). */
+  get peerLinks(): PeerLinkManager | undefined {
+    return this.peers?.links;
+  }
+
   /** The session layer underneath (kernel-internal: diagnostics and tests). */
   get sessions(): SessionManager {
     return this.options.sessions;
@@ -107,7 +123,8 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
    * relay. Nothing reaches the handlers before {@link startDelivery}.
    */
   async start(): Promise<void> {
-    for (const entry of await this.options.sessions.inbox()) this.handle(entry);
+    // Acked when committed; acked again in case the crash came before the ack left.
+    for (const entry of await this.options.sessions.inbox()) this.handle(entry, true);
     this.subscriptions.push(this.options.relay.onEnvelope(({ from, payload }) => this.track(this.receive(from, payload))));
   }
 
@@ -187,6 +204,7 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
   dispose(): void {
     void this.close();
     this.linkEmitter.dispose();
+    this.resetEmitter.dispose();
   }
 
   /**
@@ -195,11 +213,9 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
    * @throws AppError `channels/*`
    */
   private async transmit(to: UserId, record: ChannelRecord): Promise<'direct' | 'relay'> {
-    const direct = record.kind === 'ack' || record.channel !== PEER_SIGNAL_CHANNEL ? this.peers : undefined;
+    const mayGoDirect = record.kind !== 'data' || record.channel !== PEER_SIGNAL_CHANNEL;
     const { result: relayed } = await this.options.sessions.encryptThen(to, encodeChannelRecord(record), (payload) => {
-      const sending = direct?.isConnected(to)
-        ? direct.send(to, payload).then(() => 'direct' as const, () => this.options.relay.send(to, payload))
-        : this.options.relay.send(to, payload);
+      const sending = this.sendPayload(to, payload, mayGoDirect);
       sending.catch(() => undefined); // awaited below; this only keeps it from counting as unhandled meanwhile
       return sending;
     });
@@ -212,6 +228,14 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
     }
     if (status === 'offline') throw unreachable(to, 'they are offline');
     return status === 'direct' ? 'direct' : 'relay';
+  }
+
+  /** Hands an encrypted payload to the direct link when one is open (else, or if it fails, to the relay). */
+  private sendPayload(to: UserId, payload: Uint8Array, mayGoDirect: boolean): Promise<'direct' | 'delivered' | 'offline'> {
+    const direct = mayGoDirect ? this.peers : undefined;
+    return direct?.isConnected(to)
+      ? direct.send(to, payload).then(() => 'direct' as const, () => this.options.relay.send(to, payload))
+      : this.options.relay.send(to, payload);
   }
 
   private async sendSignal(to: UserId, signal: unknown): Promise<void> {
@@ -244,6 +268,7 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
     try {
       entry = await this.options.sessions.receive(from, payload, needsInbox);
     } catch (error) {
+      if (isAppError(error, 'sessions/session-reset')) return this.sessionReset(from);
       this.drop(from, error);
       if (isAppError(error, 'sessions/identity-changed')) this.setLink(from, 'identity-changed');
       return;
@@ -251,8 +276,24 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
     this.handle(entry);
   }
 
+  /**
+   * The peer lost its session with us and asked for a new one (the session layer checked the
+   * request and deleted our sessions). Unacknowledged sends are retried by their callers (the
+   * messaging outbox): the peer just wrote to us, so it is reachable again now.
+   */
+  private sessionReset(peer: UserId): void {
+    // Sent on the old session: they will never be acknowledged. Fail them now so they are retried.
+    for (const [key, waiter] of [...this.pending]) {
+      if (key.startsWith(`${peer}:`)) waiter.reject(unreachable(peer, 'they lost their session with you; it is sent again on a new one'));
+    }
+    this.options.logger.warn('channels: a contact lost its session; undelivered messages are sent again on a new one', { peer });
+    this.resetEmitter.fire({ userId: peer });
+    this.setLink(peer, 'connecting');
+    this.setLink(peer, 'connected');
+  }
+
   /** Must run synchronously up to the delivery queue, so records keep their order. */
-  private handle(entry: InboxEntry): void {
+  private handle(entry: InboxEntry, ackAgain = false): void {
     let record: ChannelRecord;
     try {
       record = decodeChannelRecord(entry.plaintext);
@@ -262,8 +303,8 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
       return;
     }
     this.setLink(entry.from, 'connected');
-    if (record.kind === 'ack') {
-      this.pending.get(`${entry.from}:${toHex(record.messageId)}`)?.resolve();
+    if (record.kind === 'ack' || record.kind === 'acks') {
+      for (const id of record.kind === 'ack' ? [record.messageId] : record.messageIds) this.pending.get(`${entry.from}:${toHex(id)}`)?.resolve();
       this.removeLater(entry.inboxId);
       return;
     }
@@ -272,7 +313,7 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
       if (record.channel === PEER_SIGNAL_CHANNEL && this.peers) this.track(this.peers.handleSignal(entry.from, parseJson(record.data)));
       return;
     }
-    this.track(this.sendAck(entry.from, record.messageId));
+    if (ackAgain) this.track(this.sendAck(entry.from, record.messageId));
     const message: PeerMessage = { from: entry.from, channel: record.channel, data: record.data, receivedAt: entry.receivedAt };
     this.track(this.delivery.run(entry.from, async () => {
       await this.gate;
@@ -282,12 +323,9 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
     }));
   }
 
-  /** Deletes handled inbox rows in one statement per turn of the event loop. */
+  /** Handled inbox rows go with the session layer's next commit (no commit of their own). */
   private removeLater(inboxId: number | undefined): void {
-    if (inboxId === undefined) return;
-    this.handled.push(inboxId);
-    if (this.handled.length > 1) return;
-    this.track(new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.options.sessions.removeFromInbox(this.handled.splice(0))));
+    if (inboxId !== undefined) this.options.sessions.removeFromInboxLater([inboxId]);
   }
 
   private async dispatch(message: PeerMessage): Promise<void> {
@@ -332,6 +370,22 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
     this.inFlight.add(tracked);
     void tracked.finally(() => this.inFlight.delete(tracked));
   }
+}
+
+/** One `acks` record per {@link MAX_ACK_IDS} data records of a receive batch (kernel signals are not acked). */
+function ackRecords(plaintexts: readonly Uint8Array[]): Uint8Array[] {
+  const ids: Uint8Array[] = [];
+  for (const plaintext of plaintexts) {
+    try {
+      const record = decodeChannelRecord(plaintext);
+      if (record.kind === 'data' && !record.channel.startsWith(KERNEL_PREFIX)) ids.push(record.messageId);
+    } catch {
+      // Malformed: dropped (and logged) when handled; nothing to acknowledge.
+    }
+  }
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < ids.length; i += MAX_ACK_IDS) out.push(encodeChannelRecord({ kind: 'acks', messageIds: ids.slice(i, i + MAX_ACK_IDS) }));
+  return out;
 }
 
 /** Acks and kernel signals need no crash safety: not storing them saves a write and a delete. */

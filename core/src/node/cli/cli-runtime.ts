@@ -3,7 +3,7 @@
  * runs, so `--help` and usage errors answer without loading the database stack.
  */
 export { default as QRCode } from 'qrcode';
-export { createClient, restoreClientFromBackup } from '../client/create-client.ts';
+export { createClient, peerLinksFromEnv, restoreClientFromBackup } from '../client/create-client.ts';
 export { createLogger } from '../kernel/kernel.ts';
 export { profileExists } from '../storage/profile-database.ts';
 export { compareSafetyNumberPayload } from '../identity/safety-number.ts';

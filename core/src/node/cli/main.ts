@@ -13,6 +13,8 @@ import { ProgressLine } from './progress-line.ts';
 import type { CommandContext } from './commands/command-context.ts';
 import { register as registerSend } from './commands/send.ts';
 import { register as registerListen } from './commands/listen.ts';
+import { register as registerCall } from './commands/call.ts';
+import { register as registerSendFile } from './commands/send-file.ts';
 
 interface GlobalOptions {
   profile: string;
@@ -228,6 +230,8 @@ function buildProgram(): Command {
   const commandContext: CommandContext = { sub, globals, withClient: (g, options, fn) => withClient(g, fn, options) };
   registerSend(program, commandContext);
   registerListen(program, commandContext);
+  registerCall(program, commandContext);
+  registerSendFile(program, commandContext);
 
   return program;
 }
@@ -271,11 +275,14 @@ async function withClient(g: GlobalOptions, fn: (client: DiscordOpusClient) => P
 }
 
 async function open(g: GlobalOptions, passphrase: string, options: { create?: boolean; displayName?: string; connectSignaling?: boolean; plugins?: PluginDefinition[] }, logger?: Logger): Promise<DiscordOpusClient> {
-  const { createClient } = await runtime();
+  const { createClient, peerLinksFromEnv } = await runtime();
   const progress = new ProgressLine();
+  // DISCORDOPUS_PEER_LINKS=off|loopback (tests) and DISCORDOPUS_STUN; unset: direct links on.
+  const peerLinks = peerLinksFromEnv(process.env);
   try {
     return await createClient({
       profileDir: g.profile, passphrase, logger: logger ?? await cliLogger(), ...options,
+      ...(peerLinks === undefined ? {} : { peerLinks }),
       ...(g.server ? { serverUrl: g.server } : {}),
       onProgress: (p) => progress.update(progressLabel(p), p.fraction),
     });

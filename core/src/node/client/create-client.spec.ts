@@ -5,9 +5,13 @@ import type { IdentityInfo, PluginContext } from '@discordopus/sdk';
 import { afterAll, describe, expect, it } from 'vitest';
 import { NodeCryptoProvider } from '../crypto/node-crypto-provider.ts';
 import { IdentityKeyring } from '../identity/identity-keyring.ts';
-import { createClient, restoreClientFromBackup } from './create-client.ts';
+import { createClient, peerLinksFromEnv, peerRouteOptions, restoreClientFromBackup } from './create-client.ts';
 import type { ClientOptions, DiscordOpusClient } from './create-client.ts';
-import { TEST_PROFILE_KDF, tempDir } from './test-profiles.ts';
+import { TEST_PEER_LINKS, TEST_PROFILE_KDF, tempDir } from './test-profiles.ts';
+import { PeerStreams, SecureChannels, userIdFromPublicKey } from '@discordopus/sdk';
+import type { PeerStreams as PeerStreamsService } from '@discordopus/sdk';
+import { PeerLinkManager } from '../peer/peer-link-manager.ts';
+import type { SecureChannelsImpl } from '../channels/secure-channels-impl.ts';
 
 const crypto = new NodeCryptoProvider();
 const temp = tempDir();
@@ -160,5 +164,65 @@ describe('backup export and restore', () => {
   it('refuses a weak backup passphrase', async () => {
     const c = await client();
     expect(await code(c.exportBackup(path.join(temp.dir, 'weak'), 'short'))).toBe('backup/weak-passphrase');
+  });
+});
+
+describe('createClient peer links', () => {
+  // Nothing listens there: signaling keeps retrying in the background, no peer is ever dialed.
+  const serverUrl = 'http://127.0.0.1:9';
+  const someone = userIdFromPublicKey(new Uint8Array(32).fill(7));
+
+  it('turns peer links on by default when signaling is connected, and binds PeerStreams on them', async () => {
+    const c = await client({ serverUrl, connectSignaling: true });
+    expect(c.kernel.container.get<SecureChannelsImpl>(SecureChannels).peerLinks).toBeInstanceOf(PeerLinkManager);
+    const streams = c.kernel.container.get<PeerStreamsService>(PeerStreams);
+    expect(await code(streams.open(someone, 'x/y'))).toBe('streams/not-a-contact');
+  });
+
+  it('has no peer links with peerLinks: false or offline: PeerStreams says streams/unavailable', async () => {
+    const off = await client({ serverUrl, connectSignaling: true, peerLinks: false });
+    expect(off.kernel.container.get<SecureChannelsImpl>(SecureChannels).peerLinks).toBeUndefined();
+    expect(await code(off.kernel.container.get<PeerStreamsService>(PeerStreams).open(someone, 'x/y'))).toBe('streams/unavailable');
+    const offline = await client();
+    expect(await code(offline.kernel.container.get<PeerStreamsService>(PeerStreams).open(someone, 'x/y'))).toBe('streams/unavailable');
+  });
+
+  it('passes STUN and TURN servers and the test-only loopback switch to every link', () => {
+    expect(peerRouteOptions(false)).toBeUndefined();
+    expect(peerRouteOptions(undefined)).toEqual({ link: { iceServers: [] } });
+    expect(peerRouteOptions({
+      stunServers: ['stun:stun.example.org:3478'],
+      turnServer: { urls: 'turn:turn.example.org:3478?transport=udp', username: 'u', credential: 'p' },
+      idleTimeoutMs: 1000,
+    })).toEqual({
+      idleTimeoutMs: 1000,
+      link: { iceServers: [{ urls: 'stun:stun.example.org:3478' }, { urls: 'turn:turn.example.org:3478?transport=udp', username: 'u', credential: 'p' }] },
+    });
+    expect(peerRouteOptions(TEST_PEER_LINKS)).toEqual({ link: { iceServers: [], loopbackOnly: true } });
+    // The older nested form still works.
+    expect(peerRouteOptions({ link: { loopbackOnly: true } })).toEqual({ link: { iceServers: [], loopbackOnly: true } });
+  });
+
+  it('reads DISCORDOPUS_PEER_LINKS and DISCORDOPUS_STUN for spawned CLIs and hosts', () => {
+    expect(peerLinksFromEnv({})).toBeUndefined();
+    expect(peerLinksFromEnv({ DISCORDOPUS_PEER_LINKS: 'on' })).toBeUndefined();
+    expect(peerLinksFromEnv({ DISCORDOPUS_PEER_LINKS: 'off' })).toBe(false);
+    expect(peerLinksFromEnv({ DISCORDOPUS_PEER_LINKS: 'loopback' })).toEqual({ loopbackOnly: true });
+    expect(peerLinksFromEnv({ DISCORDOPUS_STUN: 'stun:a.example:3478, stun:b.example:3478' })).toEqual({ stunServers: ['stun:a.example:3478', 'stun:b.example:3478'] });
+    expect(() => peerLinksFromEnv({ DISCORDOPUS_PEER_LINKS: 'sometimes' })).toThrow(expect.objectContaining({ code: 'client/invalid-peer-links' }));
+  });
+
+  it('refuses malformed STUN/TURN settings before opening anything', async () => {
+    const bad = [
+      { stunServers: ['stun.example.org'] },
+      { stunServers: 'stun:x' as unknown as string[] },
+      { turnServer: { urls: 'stun:x:1', username: 'u', credential: 'p' } },
+      { turnServer: { urls: 'turn:x:1', username: '', credential: 'p' } },
+    ];
+    for (const peerLinks of bad) {
+      expect(await code(createClient({ profileDir: path.join(temp.dir, 'never'), passphrase: 'x', create: true, serverUrl, connectSignaling: true, peerLinks })))
+        .toBe('client/invalid-ice-server');
+      expect(existsSync(path.join(temp.dir, 'never'))).toBe(false);
+    }
   });
 });

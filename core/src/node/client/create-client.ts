@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { AppError, ContactsService, IdentityInfo, SecureChannels } from '@discordopus/sdk';
+import { AppError, ContactsService, IdentityInfo, PeerStreams, SecureChannels } from '@discordopus/sdk';
 import type { Contact, Event, EventBus, EventMap, EventTopic, Logger, PluginDefinition, UserId } from '@discordopus/sdk';
 import type { CryptoProvider } from '../../common/crypto/crypto-provider.ts';
 import { NodeCryptoProvider } from '../crypto/node-crypto-provider.ts';
@@ -19,6 +19,8 @@ import type { SignalingClient } from '../signaling/signaling-client.ts';
 import { SignalingPresence } from './signaling-presence.ts';
 import type { ConnectedChannels } from '../channels/connect-secure-channels.ts';
 import type { PeerRouteOptions } from '../channels/peer-route.ts';
+import type { PeerIceServer } from '../peer/peer-link.ts';
+import { PeerStreamsImpl } from '../streams/peer-streams-impl.ts';
 
 /** Owner under which the kernel's own tables are migrated (see docs/identity.md). */
 export const KERNEL_MIGRATION_OWNER = 'kernel';
@@ -41,8 +43,12 @@ export interface ClientOptions {
    * Connecting happens in the background: `signaling` reports its state and errors.
    */
   connectSignaling?: boolean;
-  /** With `connectSignaling`: open direct peer-to-peer links and prefer them over the relay. Default: relay only. */
-  peerLinks?: PeerRouteOptions;
+  /**
+   * With `connectSignaling`: direct peer-to-peer links, preferred over the relay and needed by
+   * PeerStreams. On by default; `false` keeps every envelope on the relay.
+   * @throws AppError `client/invalid-ice-server` (from createClient) for a malformed STUN/TURN entry.
+   */
+  peerLinks?: ClientPeerLinkOptions | false;
   plugins?: PluginDefinition[];
   thirdPartyPluginDir?: string;
   crypto?: CryptoProvider;
@@ -56,6 +62,23 @@ export interface ClientOptions {
   profileKdf?: { N: number; r: number; p: number };
   /** Restore this identity and contact list into a new profile (see {@link restoreClientFromBackup}). */
   restore?: BackupContents;
+}
+
+/**
+ * Direct peer-to-peer links (werift), on by default whenever signaling is connected. Without
+ * STUN only host candidates are offered: enough on one machine or a LAN. The app feeds the
+ * STUN/TURN servers from its settings.
+ */
+export interface ClientPeerLinkOptions extends PeerRouteOptions {
+  /** STUN servers (`stun:host:port`) to find the public address behind a NAT. None by default. */
+  stunServers?: string[];
+  /** A TURN relay (`turn:host:port`, e.g. coturn) for peers whose NATs block direct paths. None by default. */
+  turnServer?: { urls: string; username: string; credential: string };
+  /**
+   * TEST ONLY: offer and connect over 127.0.0.1 only, so tests never dial other addresses
+   * (`{ loopbackOnly: true }`; the CLI takes `DISCORDOPUS_PEER_LINKS=loopback`).
+   */
+  loopbackOnly?: boolean;
 }
 
 /** A kernel event as delivered to remote observers (daemon clients, the renderer bridge). */
@@ -98,6 +121,7 @@ export interface DiscordOpusClient {
  */
 export async function createClient(options: ClientOptions): Promise<DiscordOpusClient> {
   if (options.serverUrl !== undefined) checkServerUrl(options.serverUrl);
+  const peerLinks = peerRouteOptions(options.peerLinks);
   const crypto = options.crypto ?? new NodeCryptoProvider();
   const logger = options.logger ?? createLogger({ level: 'warn', name: 'discordopus' });
   const profile = await openProfileDatabase({
@@ -107,7 +131,7 @@ export async function createClient(options: ClientOptions): Promise<DiscordOpusC
     onProgress: options.onProgress && ((p) => options.onProgress!({ phase: p.phase, fraction: p.fraction })),
   });
   try {
-    return await startOnProfile(options, profile, crypto, logger);
+    return await startOnProfile(options, profile, crypto, logger, peerLinks);
   } catch (error) {
     await profile.close();
     throw error;
@@ -134,7 +158,9 @@ export async function restoreClientFromBackup(
   return createClient({ ...rest, crypto, create: true, restore: contents });
 }
 
-async function startOnProfile(options: ClientOptions, profile: ProfileDatabase, crypto: CryptoProvider, logger: Logger): Promise<DiscordOpusClient> {
+async function startOnProfile(
+  options: ClientOptions, profile: ProfileDatabase, crypto: CryptoProvider, logger: Logger, peerLinks: PeerRouteOptions | undefined,
+): Promise<DiscordOpusClient> {
   const { db } = profile;
   let keyring = await loadIdentity(db, crypto);
   if (keyring && options.restore) {
@@ -158,9 +184,11 @@ async function startOnProfile(options: ClientOptions, profile: ProfileDatabase, 
   // Connected: end-to-end encrypted channels over the server's relay; otherwise the honest stub.
   const connected: ConnectedChannels | undefined = options.serverUrl !== undefined && options.connectSignaling
     // Loaded only when connecting, so one-shot CLI commands do not pay for socket.io and sessions.
-    ? await (await import('../channels/connect-secure-channels.ts')).createSecureChannels({ serverUrl: options.serverUrl, db, crypto, keyring, contacts, logger, ...(options.peerLinks ? { peerLinks: options.peerLinks } : {}) })
+    ? await (await import('../channels/connect-secure-channels.ts')).createSecureChannels({ serverUrl: options.serverUrl, db, crypto, keyring, contacts, logger, ...(peerLinks ? { peerLinks } : {}) })
     : undefined;
   const channels = connected?.channels ?? new UnconnectedChannels(options.serverUrl);
+  // Without peer links (offline, or turned off) open() says `streams/unavailable`.
+  const streams = new PeerStreamsImpl({ links: connected?.channels.peerLinks, contacts, logger });
   const kernel = await startKernelOrDisconnect(connected, () => Kernel.start({
     profileDir: options.profileDir,
     db,
@@ -172,6 +200,7 @@ async function startOnProfile(options: ClientOptions, profile: ProfileDatabase, 
       container.bind(IdentityKeyring).toConstantValue(keyring);
       container.bind(ContactsService).toConstantValue(contacts);
       container.bind(SecureChannels).toConstantValue(channels);
+      container.bind(PeerStreams).toConstantValue(streams);
     },
   }));
   connected?.channels.startDelivery();
@@ -239,6 +268,7 @@ async function startOnProfile(options: ClientOptions, profile: ProfileDatabase, 
         try {
           await kernel.stop();
         } finally {
+          streams.dispose();
           await connected?.close();
           contacts.dispose();
           await profile.close();
@@ -248,6 +278,60 @@ async function startOnProfile(options: ClientOptions, profile: ProfileDatabase, 
     },
   };
   return client;
+}
+
+/** Peer-link options of the secure channels, or `undefined` when links are off. */
+export function peerRouteOptions(options: ClientPeerLinkOptions | false | undefined): PeerRouteOptions | undefined {
+  if (options === false) return undefined;
+  const { stunServers = [], turnServer, loopbackOnly, link = {}, ...route } = options ?? {};
+  if (!Array.isArray(stunServers)) throw invalidIceServer('stunServers must be a list of stun: URLs');
+  const iceServers: PeerIceServer[] = [];
+  for (const urls of stunServers) {
+    if (typeof urls !== 'string' || !/^stuns?:[^\s]+$/.test(urls)) throw invalidIceServer(`"${String(urls)}" is not a STUN server; write it as stun:host:port`);
+    iceServers.push({ urls });
+  }
+  if (turnServer !== undefined) {
+    const { urls, username, credential } = turnServer;
+    if (typeof urls !== 'string' || !/^turns?:[^\s]+$/.test(urls)) throw invalidIceServer(`"${String(urls)}" is not a TURN server; write it as turn:host:port`);
+    if (typeof username !== 'string' || !username || typeof credential !== 'string' || !credential) {
+      throw invalidIceServer(`the TURN server ${urls} needs a username and a credential`);
+    }
+    iceServers.push({ urls, username, credential });
+  }
+  return {
+    ...route,
+    link: {
+      ...link,
+      iceServers: [...iceServers, ...(link.iceServers ?? [])],
+      ...(loopbackOnly || link.loopbackOnly ? { loopbackOnly: true } : {}),
+    },
+  };
+}
+
+/** Environment variable of the CLI and other hosts: `off`, `loopback` (tests), or unset (on). */
+export const PEER_LINKS_ENV = 'DISCORDOPUS_PEER_LINKS';
+/** Environment variable with STUN servers, comma-separated (`stun:host:port,…`). */
+export const STUN_ENV = 'DISCORDOPUS_STUN';
+
+/**
+ * Peer-link options from the environment, for processes started by tests or scripts
+ * (`DISCORDOPUS_PEER_LINKS=loopback` in every test that spawns a connected CLI or host).
+ * @returns `undefined` when neither variable is set (links on, no STUN).
+ * @throws AppError `client/invalid-peer-links` for an unknown DISCORDOPUS_PEER_LINKS value.
+ */
+export function peerLinksFromEnv(env: Record<string, string | undefined>): ClientPeerLinkOptions | false | undefined {
+  const mode = env[PEER_LINKS_ENV]?.trim() ?? '';
+  const stun = (env[STUN_ENV] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  if (mode === 'off') return false;
+  if (mode !== '' && mode !== 'on' && mode !== 'loopback') {
+    throw new AppError('client/invalid-peer-links', `${PEER_LINKS_ENV} is "${mode}"; use on, off or loopback (tests only), or leave it unset.`);
+  }
+  if (mode !== 'loopback' && stun.length === 0) return undefined;
+  return { ...(mode === 'loopback' ? { loopbackOnly: true } : {}), ...(stun.length ? { stunServers: stun } : {}) };
+}
+
+function invalidIceServer(why: string): AppError {
+  return new AppError('client/invalid-ice-server', `Peer-link settings: ${why}. Fix the STUN/TURN settings (or leave them empty for direct links on a LAN).`);
 }
 
 async function startKernelOrDisconnect(connected: ConnectedChannels | undefined, start: () => Promise<Kernel>): Promise<Kernel> {

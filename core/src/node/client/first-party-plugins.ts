@@ -1,10 +1,17 @@
 import type { PluginDefinition } from '@discordopus/sdk';
 import { createMessagingPlugin } from '@discordopus/plugin-messaging';
+import { createFilesPlugin } from '@discordopus/plugin-files';
+import { createCallsPlugin, type CreateCallsPluginOptions } from '@discordopus/plugin-calls';
+
+/** Per-run options of first-party plugins (the CLI's `call --send/--record`, `listen --answer-calls`). */
+export interface FirstPartyPluginOptions {
+  calls?: CreateCallsPluginOptions;
+}
 
 /**
  * The plugins that ship with DiscordOpus, in a fresh instance per call (so two clients in one
  * process never share plugin state).
  */
-export function firstPartyPlugins(): PluginDefinition[] {
-  return [createMessagingPlugin() as PluginDefinition];
+export function firstPartyPlugins(options: FirstPartyPluginOptions = {}): PluginDefinition[] {
+  return [createMessagingPlugin() as PluginDefinition, createFilesPlugin() as PluginDefinition, createCallsPlugin(options.calls) as PluginDefinition];
 }

@@ -10,3 +10,9 @@ export function tempDir(prefix = 'discordopus-'): { dir: string; cleanup(): void
   const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/**
+ * Peer-link options for every client a test or benchmark creates: links stay on (the default)
+ * but offer and connect over 127.0.0.1 only, so tests never dial other addresses.
+ */
+export const TEST_PEER_LINKS = { loopbackOnly: true } as const;

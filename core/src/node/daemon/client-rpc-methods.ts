@@ -6,6 +6,8 @@ import type { DiscordOpusClient } from '../client/create-client.ts';
 import { compareSafetyNumberPayload } from '../identity/safety-number.ts';
 import { rpcMethod } from './rpc-server.ts';
 import { messagingRpcMethods } from './messaging-rpc-methods.ts';
+import { callsRpcMethods } from './calls-rpc-methods.ts';
+import { filesRpcMethods } from './files-rpc-methods.ts';
 
 export { contactToJson, type ContactJson } from './contact-json.ts';
 import type { RpcMethodTable, RpcSession } from './rpc-server.ts';
@@ -79,6 +81,8 @@ export function clientRpcMethods(client: DiscordOpusClient): RpcMethodTable {
       return { removed: handle !== undefined };
     }),
     ...messagingRpcMethods(client),
+    ...callsRpcMethods(client),
+    ...filesRpcMethods(client),
   };
 }
 

@@ -1,4 +1,5 @@
-import { AppError, DisposableCollection, Emitter, isAppError, type Event } from '@discordopus/sdk';
+import type { RTCDataChannel } from 'werift';
+import { AppError, DisposableCollection, Emitter, isAppError, toDisposable, type Disposable, type Event } from '@discordopus/sdk';
 import { PeerLink, type PeerLinkOptions, type PeerLinkState } from './peer-link.ts';
 import { parsePeerSignal, type PeerSignal } from './peer-signal.ts';
 import { encodeChannelName } from './peer-frame.ts';
@@ -13,6 +14,14 @@ export interface PeerLinkManagerOptions {
   idleTimeoutMs?: number;
   /** Reconnect schedule for sends whose link is down: delay doubles from initial up to max. */
   retry?: { initialDelayMs?: number; maxDelayMs?: number; maxAttempts?: number };
+}
+
+/** A data channel a contact opened on its link (see {@link PeerLink.createChannel}). */
+export interface PeerManagerRemoteChannel {
+  remoteId: string;
+  link: PeerLink;
+  session: string;
+  channel: RTCDataChannel;
 }
 
 /** A message from a contact's link. */
@@ -49,6 +58,9 @@ export class PeerLinkManager {
   readonly onMessage: Event<PeerManagerMessage> = this.onMessageEmitter.event;
   readonly onDidChangeState: Event<{ remoteId: string; state: PeerLinkState }> = this.onDidChangeStateEmitter.event;
   readonly onError: Event<{ remoteId: string; error: AppError }> = this.onErrorEmitter.event;
+  private readonly onRemoteChannelEmitter = new Emitter<PeerManagerRemoteChannel>();
+  /** A contact opened an extra data channel on its link. */
+  readonly onRemoteChannel: Event<PeerManagerRemoteChannel> = this.onRemoteChannelEmitter.event;
 
   private readonly entries = new Map<string, Entry>();
   private readonly waits = new Set<() => void>();
@@ -107,6 +119,41 @@ export class PeerLinkManager {
   }
 
   /**
+   * Opens the link to `remoteId` if needed (one attempt, no retry) and returns it once connected.
+   * @throws AppError the link's error (`peer/unreachable`, `peer/dtls-failed`, …); `peer/link-closed` after dispose.
+   */
+  async connect(remoteId: string): Promise<PeerLink> {
+    if (typeof remoteId !== 'string' || !remoteId) throw new TypeError('PeerLinkManager.connect: remoteId must be a non-empty string');
+    if (remoteId === this.options.localId) throw new RangeError('PeerLinkManager.connect: cannot open a link to ourselves');
+    const entry = this.entry(remoteId);
+    entry.pending++;
+    try {
+      await entry.link.connect();
+      return entry.link;
+    } finally {
+      entry.pending--;
+      this.touch(remoteId, entry);
+    }
+  }
+
+  /**
+   * Keeps the current link to `remoteId` from closing when idle (a byte stream on it is busy
+   * outside the manager's view) until the returned Disposable is disposed.
+   */
+  hold(remoteId: string): Disposable {
+    const entry = this.entries.get(remoteId);
+    if (!entry) return toDisposable(() => {});
+    entry.pending++;
+    let held = true;
+    return toDisposable(() => {
+      if (!held) return;
+      held = false;
+      entry.pending--;
+      this.touch(remoteId, entry);
+    });
+  }
+
+  /**
    * Hands a signal that arrived from `remoteId` to its link, creating the link when the contact
    * opens one. Malformed signals are reported on {@link onError} and never create a link.
    */
@@ -143,6 +190,7 @@ export class PeerLinkManager {
     this.onMessageEmitter.dispose();
     this.onDidChangeStateEmitter.dispose();
     this.onErrorEmitter.dispose();
+    this.onRemoteChannelEmitter.dispose();
   }
 
   private entry(remoteId: string): Entry {
@@ -166,6 +214,10 @@ export class PeerLinkManager {
     );
     subscriptions.push(link.onDidChangeState((state) => this.onDidChangeStateEmitter.fire({ remoteId, state })));
     subscriptions.push(link.onError((error) => this.onErrorEmitter.fire({ remoteId, error })));
+    subscriptions.push(link.onDidOpenRemoteChannel(({ session, channel }) => {
+      this.touch(remoteId, current);
+      this.onRemoteChannelEmitter.fire({ remoteId, link, session, channel });
+    }));
     this.entries.set(remoteId, entry);
     this.touch(remoteId, entry);
     return entry;

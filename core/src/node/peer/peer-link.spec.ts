@@ -319,4 +319,49 @@ describe('PeerLink', () => {
     await expect(a.handleSignal({ kind: 'restart' })).resolves.toBeUndefined();
     await a.close();
   });
+
+  it('survives a hostile peer that sends data-channel control messages for unknown channels', async () => {
+    const { a, b } = pair();
+    await connected(a, b);
+    const errors = collect(a.onError);
+    // What werift on b would never send by itself: a DCEP ACK (ppid 50, type 2) on a stream a
+    // never opened. Unguarded, werift throws it as an unhandled rejection on a's side.
+    const sctp = (b as unknown as { session: { pc: { sctpTransport: { sctp: { send(id: number, ppid: number, data: Buffer): Promise<void> } } } } })
+      .session.pc.sctpTransport.sctp;
+    await sctp.send(999, 50, Buffer.from([2]));
+    const error = await nextEvent(a.onError, (e) => e.code === 'peer/bad-frame', 20_000).catch(() => errors.find((e) => e.code === 'peer/bad-frame'));
+    expect(error?.message).toMatch(/channel not found/);
+    expect(a.state).toBe('connected');
+    const got = receive(a, 1);
+    await b.send('chat', bytes('still here'));
+    expect(text((await got)[0]!.data)).toBe('still here');
+  });
+
+  it('gives each extra data channel of a session its own stream id, never reusing one', async () => {
+    const { a, b } = pair();
+    await connected(a, b);
+    const ids = new Set<number>();
+    for (let i = 0; i < 5; i++) {
+      const { channel } = a.createChannel(`c${i}`, 'test');
+      await new Promise<void>((resolve) => channel.stateChanged.subscribe((state) => state === 'open' && resolve()));
+      expect(ids.has(channel.id!)).toBe(false);
+      expect(channel.id! % 2).toBe(ids.size === 0 ? channel.id! % 2 : [...ids][0]! % 2);
+      expect(channel.id).not.toBe(0); // the kernel channel's
+      ids.add(channel.id!);
+      channel.close();
+    }
+    expect(() => new PeerLink({ localId: 'x', remoteId: 'y', sendSignal: () => {} }).createChannel('n', 'p')).toThrow(expect.objectContaining({ code: 'peer/not-connected' }));
+  });
+
+  it('runs loopback links with the werift patch tuning (16 KiB chunks, coalesced SACKs)', async () => {
+    const { a, b } = pair();
+    await connected(a, b);
+    const sctp = (a as unknown as { session: { pc: { sctpTransport: { sctp: { maxPayloadSize?: number; sackCoalescing?: boolean } } } } }).session.pc.sctpTransport.sctp;
+    expect(sctp.maxPayloadSize).toBe(16_356);
+    expect(sctp.sackCoalescing).toBe(true);
+    const big = randomBytes(3 * 1024 * 1024 + 7);
+    const got = receive(b, 1);
+    await a.send('bulk', big);
+    expect(createHash('sha256').update((await got)[0]!.data).digest('hex')).toBe(createHash('sha256').update(big).digest('hex'));
+  });
 });

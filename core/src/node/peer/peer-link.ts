@@ -48,7 +48,7 @@ export interface PeerLinkOptions {
   sendSignal(signal: PeerSignal): Promise<void> | void;
   /** STUN/TURN servers; none by default (werift would otherwise use Google's STUN). */
   iceServers?: PeerIceServer[];
-  /** Tests and same-host use: offer 127.0.0.1 host candidates, no IPv6. */
+  /** Tests and same-host use: offer 127.0.0.1 host candidates, no IPv6, and connect only to loopback addresses. */
   loopbackOnly?: boolean;
   /** How long connect() waits for the channel to open before `peer/unreachable`. Default 20 s. */
   connectTimeoutMs?: number;
@@ -66,6 +66,18 @@ export interface PeerLinkMessage {
   data: Uint8Array;
 }
 
+/** A data channel the peer opened on a session of this link (byte streams use these). */
+export interface PeerLinkRemoteChannel {
+  readonly session: string;
+  readonly channel: RTCDataChannel;
+}
+
+/** A session of the link ended; its data channels end with it. */
+export interface PeerLinkSessionEnd {
+  readonly session: string;
+  readonly error: AppError;
+}
+
 // Backpressure: werift keeps what we hand it in memory and slows down with many queued messages.
 // A frame goes out at once when werift's buffer is empty (latency); otherwise only frames of at
 // least BATCH bytes while it holds less than HIGH (so at most HIGH / BATCH frames sit in
@@ -77,6 +89,17 @@ const MIN_SLICE_BYTES = 1024;
 // Our side accepts up to this per data-channel message (Chromium's value); we send <= 64 KiB.
 const LOCAL_MAX_MESSAGE_SIZE = 262_144;
 const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+const CONSENT_RESPONSE_TIMEOUT_MS = 4_000;
+const MAX_STREAM_ID = 65_534;
+/**
+ * The werift patch's tuned data-channel settings (docs/werift-tuning.md, measured 5-10x the
+ * throughput at 1/6-1/8 the CPU per MB). Only where both ends are werift and 16 KiB datagrams
+ * surely pass: loopback (`loopbackOnly`). Never towards Chromium or across the internet.
+ */
+const LOOPBACK_SCTP_TUNING = {
+  sctp: { maxPayloadSize: 16_356, sackCoalescing: true, maxBurst: 16, receiveWindow: 4 * 1024 * 1024 },
+  iceUdpSocketBufferSize: SOCKET_BUFFER_BYTES,
+} as const;
 const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 const REMEMBERED_SESSIONS = 16;
 const EARLY_CANDIDATES_PER_SESSION = 32;
@@ -93,7 +116,11 @@ interface Session {
   remoteFingerprint: string | undefined;
   /** Frame size limit: ours, or less if the remote SDP's max-message-size says so. */
   maxFrameBytes: number;
+  /** The remote SDP's max-message-size (0: no limit); werift refuses bigger data-channel messages. */
+  remoteMaxMessageSize: number;
   open: boolean;
+  /** Next stream id for an extra data channel (see nextChannelId). */
+  nextChannelId: number | undefined;
   /** Wakes a pump waiting for the send buffer to drain (also on teardown). */
   wake: (() => void) | undefined;
 }
@@ -129,6 +156,12 @@ export class PeerLink {
   readonly onDidChangeState: Event<PeerLinkState> = this.onDidChangeStateEmitter.event;
   /** Something went wrong that the caller may want to show or log; the link keeps running. */
   readonly onError: Event<AppError> = this.onErrorEmitter.event;
+  private readonly onDidOpenRemoteChannelEmitter = new Emitter<PeerLinkRemoteChannel>();
+  private readonly onDidEndSessionEmitter = new Emitter<PeerLinkSessionEnd>();
+  /** The peer opened an extra data channel (see {@link createChannel}) on the current session. */
+  readonly onDidOpenRemoteChannel: Event<PeerLinkRemoteChannel> = this.onDidOpenRemoteChannelEmitter.event;
+  /** A session ended (dropped, replaced by a new one, closed): its extra data channels are dead. */
+  readonly onDidEndSession: Event<PeerLinkSessionEnd> = this.onDidEndSessionEmitter.event;
 
   private currentState: PeerLinkState = 'new';
   private session: Session | undefined;
@@ -192,6 +225,33 @@ export class PeerLink {
    */
   remoteFingerprint(): string | undefined {
     return this.session?.remoteFingerprint;
+  }
+
+  /** Id of the open session, if connected. */
+  get sessionId(): string | undefined {
+    return this.currentState === 'connected' ? this.session?.id : undefined;
+  }
+
+  /** Largest data-channel message the peer accepts on the open session (its SDP max-message-size; 0: no limit). */
+  get remoteMaxMessageSize(): number | undefined {
+    return this.currentState === 'connected' ? this.session?.remoteMaxMessageSize : undefined;
+  }
+
+  /**
+   * Opens an extra data channel (ordered, reliable, announced to the peer in-band) on the open
+   * session, beside the kernel channel. It lives as long as the session: {@link onDidEndSession}
+   * tells when that ends. Traffic on it counts as a sign of life for the keepalive.
+   * @throws AppError `peer/not-connected` when no session is open.
+   */
+  createChannel(label: string, protocol: string): { session: string; channel: RTCDataChannel } {
+    const session = this.session;
+    if (this.currentState !== 'connected' || !session?.open) {
+      throw new AppError('peer/not-connected', `There is no open link to ${this.remoteId}; connect first.`, { details: { remoteId: this.remoteId, state: this.currentState } });
+    }
+    const id = this.nextChannelId(session);
+    const channel = session.pc.createDataChannel(label, { ordered: true, protocol, ...(id === undefined ? {} : { id }) });
+    this.watchChannel(session, channel);
+    return { session: session.id, channel };
   }
 
   /**
@@ -305,6 +365,8 @@ export class PeerLink {
     this.onMessageEmitter.dispose();
     this.onDidChangeStateEmitter.dispose();
     this.onErrorEmitter.dispose();
+    this.onDidOpenRemoteChannelEmitter.dispose();
+    this.onDidEndSessionEmitter.dispose();
     await closing;
   }
 
@@ -372,6 +434,7 @@ export class PeerLink {
     // A peer that is not a PeerLink may accept less than our frame size (werift's default 64 KiB).
     const advertised = /^a=max-message-size:(\d+)\s*$/m.exec(sdp);
     const limit = advertised ? Number(advertised[1]) : 65_536;
+    session.remoteMaxMessageSize = limit;
     session.maxFrameBytes = limit === 0 ? MAX_FRAME_BYTES : Math.max(1024, Math.min(MAX_FRAME_BYTES, limit));
     await session.pc.setRemoteDescription({ type, sdp });
     session.remoteDescriptionSet = true;
@@ -430,7 +493,14 @@ export class PeerLink {
     const pc = new RTCPeerConnection({
       dtls: { keys },
       iceServers: (this.options.iceServers ?? []).map((s) => ({ ...s })),
-      ...(this.options.loopbackOnly ? { iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false } : {}),
+      // Tests must never dial out: offer 127.0.0.1 and check only pairs with a loopback remote.
+      ...(this.options.loopbackOnly
+        ? {
+          iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false, iceFilterCandidatePair: (pair: { remoteCandidate: { host: string } }) => pair.remoteCandidate.host.startsWith('127.'),
+          // Both ends are werift and the path is loopback: the werift patch's tuning is safe here.
+          ...LOOPBACK_SCTP_TUNING,
+        }
+        : {}),
       maxMessageSize: LOCAL_MAX_MESSAGE_SIZE,
     });
     // Negotiated on both ends with a fixed id: open as soon as SCTP is up, no DCEP round trip.
@@ -445,6 +515,8 @@ export class PeerLink {
       remoteDescriptionSet: false,
       remoteFingerprint: undefined,
       maxFrameBytes: MAX_FRAME_BYTES,
+      remoteMaxMessageSize: 65_536,
+      nextChannelId: undefined,
       open: false,
       wake: undefined,
     };
@@ -469,6 +541,11 @@ export class PeerLink {
       else if (state === 'closed' && session.open) this.lose(this.lostError('the data channel closed'));
     });
     on(dc.onMessage, (data) => this.onFrame(data));
+    on(pc.onDataChannel, (channel) => {
+      // Only DCEP-announced channels arrive here (the kernel channel is negotiated).
+      this.watchChannel(session, channel);
+      this.onDidOpenRemoteChannelEmitter.fire({ session: id, channel });
+    });
     on(dc.bufferedAmountLow, () => session.wake?.());
     on(pc.connectionStateChange, (state) => {
       if (state === 'failed' || state === 'closed') {
@@ -480,6 +557,33 @@ export class PeerLink {
     return session;
   }
 
+  /**
+   * A stream id not used before in this session. werift reuses the lowest free id at once; a
+   * new channel on an id whose reset is still in flight confuses both ends (the peer answers the
+   * new channel's open as a duplicate of the old one, then werift throws "channel not found" as
+   * an unhandled rejection). Ids keep werift's parity (0/1 by DTLS role); 0 is the kernel channel.
+   */
+  private nextChannelId(session: Session): number | undefined {
+    const transport = session.pc.sctpTransport as unknown as { dataChannelId?: number; dataChannels?: Record<string, unknown> } | undefined;
+    const parity = transport?.dataChannelId;
+    if ((parity !== 0 && parity !== 1) || !transport?.dataChannels) return undefined;
+    let id = session.nextChannelId ?? parity + 2;
+    for (let tries = 0; transport.dataChannels[id] !== undefined || id > MAX_STREAM_ID; tries++) {
+      if (tries > MAX_STREAM_ID) return undefined; // all taken: let werift say so
+      id = id + 2 > MAX_STREAM_ID ? parity + 2 : id + 2;
+    }
+    session.nextChannelId = id + 2;
+    return id;
+  }
+
+  /** Traffic on an extra channel keeps the link alive: a busy stream may delay keepalives. */
+  private watchChannel(session: Session, channel: RTCDataChannel): void {
+    const sub = channel.onMessage.subscribe(() => {
+      if (this.session === session) this.lastReceivedAt = Date.now();
+    });
+    session.subscriptions.push(toDisposable(() => sub.unSubscribe()));
+  }
+
   private isCurrent(session: Session): boolean {
     return this.session === session;
   }
@@ -487,6 +591,10 @@ export class PeerLink {
   private onSessionOpen(session: Session): void {
     session.open = true;
     enlargeSocketBuffers(session.pc);
+    relaxConsentChecks(session.pc);
+    guardChannelReceive(session.pc, (error) => {
+      if (this.session === session) this.reportError(new AppError('peer/bad-frame', `Ignored a data-channel message from ${this.remoteId} that werift could not handle (${error instanceof Error ? error.message : String(error)}).`));
+    });
     this.clearConnectTimer();
     this.lastReceivedAt = this.lastSentAt = Date.now();
     this.keepaliveTimer = setInterval(() => this.keepalive(session), Math.min(this.keepaliveMs, this.deadAfterMs / 3));
@@ -539,6 +647,7 @@ export class PeerLink {
     if (this.endedSessions.length > REMEMBERED_SESSIONS) this.endedSessions.shift();
     session.wake?.();
     session.subscriptions.dispose();
+    this.onDidEndSessionEmitter.fire({ session: session.id, error: reason });
     return session.pc.close().catch(() => {});
   }
 
@@ -735,6 +844,54 @@ function enlargeSocketBuffers(pc: RTCPeerConnection): void {
         // Not bound (a candidate that lost) or refused by the OS: keep the default.
       }
     }
+  }
+}
+
+/**
+ * Lets an ICE consent check (RFC 7675) wait up to 4 s for its answer instead of werift's
+ * max(500 ms, 2 x RTT + 200 ms). Under a bulk transfer the answer queues behind up to the
+ * SCTP receive window of data in the peer's and our UDP buffers; on a busy machine that took
+ * over a second, every check of 30 s missed, and werift failed a healthy connection mid-stream.
+ * Consent checks are the only STUN requests sent without retransmissions; a check still fails
+ * when its answer has not come by the next check (4-6 s later). Best effort: werift has no option.
+ */
+function relaxConsentChecks(pc: RTCPeerConnection): void {
+  type Request = (request: unknown, addr: unknown, key: unknown, options?: unknown, onSent?: unknown) => Promise<unknown>;
+  for (const transport of pc.iceTransports) {
+    const protocols = (transport.connection as unknown as { protocols?: { request?: Request; consentRelaxed?: boolean }[] }).protocols ?? [];
+    for (const protocol of protocols) {
+      const original = protocol.request;
+      if (typeof original !== 'function' || protocol.consentRelaxed) continue;
+      protocol.consentRelaxed = true;
+      protocol.request = function (this: unknown, request, addr, key, options, onSent) {
+        const o = options as { retransmissions?: number; responseTimeout?: number } | undefined;
+        const relaxed = o && typeof o === 'object' && o.retransmissions === 0 && typeof o.responseTimeout === 'number'
+          ? { ...o, responseTimeout: Math.max(o.responseTimeout, CONSENT_RESPONSE_TIMEOUT_MS) }
+          : options;
+        return original.call(this, request, addr, key, relaxed, onSent);
+      };
+    }
+  }
+}
+
+/**
+ * werift handles incoming data-channel messages in an async function and throws from it, e.g.
+ * "channel not found" for a DCEP ACK on an unknown stream: an unhandled rejection, which ends a
+ * Node process. A peer (or a reset racing an ACK) could take the app down that way, so the
+ * rejections of the SCTP receive handlers are caught and reported instead.
+ */
+function guardChannelReceive(pc: RTCPeerConnection, report: (error: unknown) => void): void {
+  type Item = { execute: (...args: unknown[]) => unknown; guarded?: boolean };
+  const sctp = (pc.sctpTransport as unknown as { sctp?: { onReceive?: { event?: { stack?: Item[] } } } } | undefined)?.sctp;
+  for (const item of sctp?.onReceive?.event?.stack ?? []) {
+    if (item.guarded) continue;
+    item.guarded = true;
+    const original = item.execute;
+    item.execute = (...args: unknown[]) => {
+      const result = original(...args);
+      if (result instanceof Promise) result.catch(report);
+      return result;
+    };
   }
 }
 

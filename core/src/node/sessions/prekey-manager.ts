@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Logger, OneTimePrekey, PrekeyBundle, SignedPrekey, UserId } from '@discordopus/sdk';
 import type { CryptoProvider, KeyPair } from '../../common/crypto/crypto-provider.ts';
 import { generateSignedPrekey } from '../../common/protocol/x3dh.ts';
@@ -18,14 +18,20 @@ export interface PrekeyPolicy {
   oneTimePrekeyTarget: number;
   /** A new signed prekey after this long. Default 7 days. */
   signedPrekeyRotationMs: number;
-  /** Retired signed prekeys still answer initial messages this long. Default 30 days. */
+  /** Retired signed prekeys still answer initial messages this long after their successor appeared. Default 30 days. */
   signedPrekeyGraceMs: number;
+  /**
+   * A one-time prekey the server handed out (and no first message used yet) keeps its secret
+   * this long, for a first message that is still on its way (an offline recipient). Default 30 days.
+   */
+  oneTimePrekeyGraceMs: number;
 }
 
 export const DEFAULT_PREKEY_POLICY: PrekeyPolicy = {
   oneTimePrekeyTarget: 100,
   signedPrekeyRotationMs: 7 * 24 * 3600_000,
   signedPrekeyGraceMs: 30 * 24 * 3600_000,
+  oneTimePrekeyGraceMs: 30 * 24 * 3600_000,
 };
 
 const MAX_PER_UPLOAD = 200;
@@ -70,6 +76,7 @@ export class PrekeyManager {
       remaining = next;
     }
     await this.pruneSignedPrekeys(signed.keyId);
+    await this.pruneOneTimePrekeys(remaining);
     this.logger.debug('prekeys published', { remaining, uploaded });
     return { remaining, uploaded };
   }
@@ -135,9 +142,35 @@ export class PrekeyManager {
     return out;
   }
 
+  /** Deletes signed prekeys whose successor has been published for longer than the grace period. */
   private async pruneSignedPrekeys(currentKeyId: number): Promise<void> {
-    await this.db.deleteFrom(PREKEYS_TABLE).where('kind', '=', 'signed').where('key_id', '!=', currentKeyId)
-      .where('created_at', '<', this.now() - this.policy.signedPrekeyRotationMs - this.policy.signedPrekeyGraceMs).execute();
+    const rows = await this.db.selectFrom(PREKEYS_TABLE).select(['key_id', 'created_at']).where('kind', '=', 'signed')
+      .orderBy('created_at').orderBy('key_id').execute() as Pick<PrekeyRow, 'key_id' | 'created_at'>[];
+    const cutoff = this.now() - this.policy.signedPrekeyGraceMs;
+    const superseded = rows.filter((row, i) => row.key_id !== currentKeyId && i + 1 < rows.length && rows[i + 1]!.created_at < cutoff);
+    if (superseded.length === 0) return;
+    await this.db.deleteFrom(PREKEYS_TABLE).where('kind', '=', 'signed').where('key_id', 'in', superseded.map((r) => r.key_id)).execute();
+    this.logger.debug('prekeys: pruned superseded signed prekeys', { count: superseded.length });
+  }
+
+  /**
+   * The server hands one-time prekeys out oldest first, so when it holds `remaining` and we hold
+   * more, our oldest extra ones were handed out: stamp them, and delete those stamped longer ago
+   * than the grace period (a first message that would still use one is that late).
+   */
+  private async pruneOneTimePrekeys(remaining: number): Promise<void> {
+    const now = this.now();
+    await this.db.transaction().execute(async (trx) => {
+      const held = await trx.selectFrom(PREKEYS_TABLE).select(['key_id', 'handed_out_at']).where('kind', '=', 'one-time')
+        .orderBy('created_at').orderBy(sql`rowid`).execute() as { key_id: number; handed_out_at: number | null }[];
+      const handedOut = held.slice(0, Math.max(0, held.length - remaining)).filter((r) => r.handed_out_at === null).map((r) => r.key_id);
+      for (let i = 0; i < handedOut.length; i += 500) {
+        await trx.updateTable(PREKEYS_TABLE).set({ handed_out_at: now }).where('kind', '=', 'one-time').where('key_id', 'in', handedOut.slice(i, i + 500)).execute();
+      }
+      const expired = await trx.deleteFrom(PREKEYS_TABLE).where('kind', '=', 'one-time')
+        .where('handed_out_at', 'is not', null).where('handed_out_at', '<', now - this.policy.oneTimePrekeyGraceMs).executeTakeFirst();
+      if (Number(expired.numDeletedRows) > 0) this.logger.debug('prekeys: pruned unused one-time prekeys past their grace period', { count: Number(expired.numDeletedRows) });
+    });
   }
 
   private async freeKeyId(kind: PrekeyRow['kind']): Promise<number> {

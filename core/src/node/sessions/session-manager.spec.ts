@@ -4,6 +4,7 @@ import { NodeCryptoProvider } from '../crypto/node-crypto-provider.ts';
 import { SessionTestBed, type Party } from './session-test-support.ts';
 import { decodeSessionEnvelope } from './session-envelope.ts';
 import { PREKEYS_TABLE, SESSIONS_TABLE } from './session-migrations.ts';
+import { encodeSessionReset } from './session-reset.ts';
 
 const crypto = new NodeCryptoProvider();
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -105,6 +106,104 @@ describe('SessionManager', () => {
     expect((await b.sessions.inbox()).map((e) => dec(e.plaintext))).toEqual(['x0', 'x1', 'x3']);
     expect(await deliver(a, b, sent[2]!)).toBe('x2'); // the genuine copy still opens (skipped key kept)
     expect(await deliver(b, a, await b.sessions.encrypt(a.keyring.userId, enc('ok')))).toBe('ok');
+  });
+
+  it('answers a receive batch in its own commit, and keeps steps that store nothing in memory until the next commit', async () => {
+    const [a, b] = await pair();
+    const bobId = b.keyring.userId;
+    const aliceId = a.keyring.userId;
+    const replies: Uint8Array[] = [];
+    b.sessions.setResponder({
+      reply: (_from, plaintexts) => plaintexts.filter((p) => dec(p).startsWith('data')).map((p) => enc(`ack ${dec(p)}`)),
+      transmit: (_to, payload) => void replies.push(payload),
+    });
+    const sent = await Promise.all(['data 1', 'data 2', 'signal'].map((t) => a.sessions.encrypt(bobId, enc(t))));
+    const entries = await Promise.all(sent.map((m, i) => b.sessions.receive(aliceId, m, () => i < 2)));
+    expect(entries.map((e) => e.inboxId === undefined)).toEqual([false, false, true]);
+    // Two data records, one batch: two replies, sent once the batch committed, in ratchet order.
+    expect(replies).toHaveLength(2);
+    const stateOf = async (party: Party, peer: string) => (await party.profile.db.selectFrom(SESSIONS_TABLE).select('state').where('peer', '=', peer).executeTakeFirstOrThrow()).state as Uint8Array;
+    const committed = await stateOf(a, bobId);
+    const acks = await Promise.all(replies.map((r) => a.sessions.receive(bobId, r, () => false)));
+    expect(acks.map((e) => dec(e.plaintext))).toEqual(['ack data 1', 'ack data 2']);
+    expect(acks.every((e) => e.inboxId === undefined)).toBe(true);
+    // Alice stored nothing and answered nothing: her ratchet step is not committed yet...
+    expect(await stateOf(a, bobId)).toEqual(committed);
+    // ...but it is used: a replay of an ack is refused, and her next send commits it.
+    expect(await failure(a.sessions.receive(bobId, replies[0]!, () => false))).toBe('crypto/replay');
+    const next = await a.sessions.encrypt(bobId, enc('data 3'));
+    expect(await stateOf(a, bobId)).not.toEqual(committed);
+    expect(decodeSessionEnvelope(next).x3dh).toBeUndefined(); // she has heard from Bob
+    expect(dec((await b.sessions.receive(aliceId, next)).plaintext)).toBe('data 3');
+
+    // A crash loses uncommitted ack steps only: the session goes on (skipped keys) after a restart.
+    const more = await b.sessions.encrypt(aliceId, enc('ack x'));
+    await a.sessions.receive(bobId, more, () => false);
+    await a.profile.close();
+    const a2 = await open(a.dir, false, 'alice');
+    const late = await b.sessions.encrypt(aliceId, enc('after the crash'));
+    expect(dec((await a2.sessions.receive(bobId, late)).plaintext)).toBe('after the crash');
+    expect(await deliver(a2, b, await a2.sessions.encrypt(bobId, enc('still fine')))).toBe('still fine');
+    // drain() commits what is held in memory.
+    const last = await b.sessions.encrypt(aliceId, enc('ack y'));
+    await a2.sessions.receive(bobId, last, () => false);
+    const before = await stateOf(a2, bobId);
+    await a2.sessions.drain();
+    expect(await stateOf(a2, bobId)).not.toEqual(before);
+  });
+
+  it('resets a session only on a fresh request signed by the contact, for us; replays, forgeries and redirects are refused', async () => {
+    const [a, b] = await pair();
+    const aliceId = a.keyring.userId;
+    const bobId = b.keyring.userId;
+    expect(await deliver(a, b, await a.sessions.encrypt(bobId, enc('hello')))).toBe('hello');
+    const resets: string[] = [];
+    a.sessions.onDidResetSession(({ peer }) => void resets.push(peer));
+    const request = (by = b, to: string = aliceId, at = Date.now()) => encodeSessionReset(crypto, (m) => by.keyring.sign(m), by.keyring.info.publicKey, to, at);
+
+    const [c] = await pair();
+    await a.contacts.add(c.keyring.userId);
+    // Carol's signed request, presented by the server as Bob's.
+    expect(await failure(a.sessions.receive(bobId, request(c)))).toBe('sessions/bad-reset');
+    // Bob's request to Carol, redirected to Alice: the signature covers the recipient.
+    expect(await failure(a.sessions.receive(bobId, request(b, c.keyring.userId)))).toBe('crypto/invalid-signature');
+    // Too old, or tampered.
+    expect(await failure(a.sessions.receive(bobId, request(b, aliceId, Date.now() - 3_600_000)))).toBe('sessions/bad-reset');
+    const tampered = request();
+    tampered[40]! ^= 1;
+    expect(await failure(a.sessions.receive(bobId, tampered))).toBe('crypto/invalid-signature');
+    expect(await a.sessions.hasSession(bobId)).toBe(true);
+    expect(resets).toEqual([]);
+
+    const genuine = request();
+    expect(await failure(a.sessions.receive(bobId, genuine))).toBe('sessions/session-reset');
+    expect(resets).toEqual([bobId]);
+    expect(await a.sessions.hasSession(bobId)).toBe(false);
+    // The same request again (a replay by the server) changes nothing.
+    const next = await a.sessions.encrypt(bobId, enc('new session'));
+    expect(decodeSessionEnvelope(next).x3dh).toBeDefined();
+    // The one-time prekeys the server holds may be the lost profile's: the new session uses none.
+    expect(decodeSessionEnvelope(next).x3dh?.oneTimePrekeyId).toBeUndefined();
+    expect(await failure(a.sessions.receive(bobId, genuine))).toBe('sessions/bad-reset');
+    expect(resets).toEqual([bobId]);
+    expect(await a.sessions.hasSession(bobId)).toBe(true);
+  });
+
+  it('asks for a new session, at most every 30 s, when a contact writes on a session it does not have', async () => {
+    const [a, b] = await pair();
+    // Carol plays Bob's restored profile: Alice is a contact, but there is no session with her.
+    const [c] = await pair();
+    await c.contacts.add(a.keyring.userId);
+    const sent: Uint8Array[] = [];
+    c.sessions.setResponder({ reply: () => [], transmit: (_to, payload) => void sent.push(payload) });
+    expect(await deliver(a, b, await a.sessions.encrypt(b.keyring.userId, enc('one')))).toBe('one');
+    expect(await deliver(b, a, await b.sessions.encrypt(a.keyring.userId, enc('two')))).toBe('two');
+    const plain = await a.sessions.encrypt(b.keyring.userId, enc('three'));
+    expect(decodeSessionEnvelope(plain).x3dh).toBeUndefined();
+    expect(await failure(c.sessions.receive(a.keyring.userId, plain))).toBe('sessions/no-session');
+    expect(await failure(c.sessions.receive(a.keyring.userId, plain))).toBe('sessions/no-session');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]![1]).toBe(3); // a reset request envelope
   });
 
   it('keeps a decrypted message in the inbox until it is removed', async () => {

@@ -1,10 +1,10 @@
 import type { Kysely, Transaction } from 'kysely';
-import { AppError, isAppError, userIdFromPublicKey, type Contact, type Logger, type PrekeyBundle, type UserId } from '@discordopus/sdk';
+import { AppError, Emitter, isAppError, userIdFromPublicKey, type Contact, type Event, type Logger, type PrekeyBundle, type UserId } from '@discordopus/sdk';
 import type { CryptoProvider } from '../../common/crypto/crypto-provider.ts';
 import { equalBytes, toHex } from '../../common/crypto/bytes.ts';
 import { isCryptoError } from '../../common/crypto/crypto-error.ts';
 import {
-  deserializeRatchetState, hasRatchetReceived, initRatchetInitiator, initRatchetResponder, ratchetDecrypt, ratchetEncrypt,
+  canRatchetSend, deserializeRatchetState, hasRatchetReceived, initRatchetInitiator, initRatchetResponder, ratchetDecrypt, ratchetEncrypt,
   serializeRatchetState, type RatchetState,
 } from '../../common/protocol/double-ratchet.ts';
 import { x3dhInitiate, x3dhRespond, type X3dhInitiatorResult } from '../../common/protocol/x3dh.ts';
@@ -14,7 +14,8 @@ import { runMigrations } from '../storage/migrations.ts';
 import { KeyedQueue } from './keyed-queue.ts';
 import { DEFAULT_PREKEY_POLICY, PrekeyManager, type PrekeyDirectory, type PrekeyPolicy } from './prekey-manager.ts';
 import { decodeSessionEnvelope, decodeX3dhHeader, encodeSessionEnvelope, encodeX3dhHeader, type SessionEnvelope, type X3dhHeader } from './session-envelope.ts';
-import { INBOX_TABLE, SESSIONS_MIGRATION_OWNER, SESSIONS_TABLE, sessionMigrations } from './session-migrations.ts';
+import { INBOX_TABLE, RESETS_TABLE, SESSIONS_MIGRATION_OWNER, SESSIONS_TABLE, sessionMigrations } from './session-migrations.ts';
+import { decodeSessionReset, encodeSessionReset, isSessionResetEnvelope } from './session-reset.ts';
 
 /** What the session layer needs of the contact list (ContactsServiceImpl provides it). */
 export interface IdentityKeyBook {
@@ -65,13 +66,36 @@ interface PendingReceive {
   reject(error: unknown): void;
 }
 
-/** A peer's session during one receive batch: state decoded on first use, written if dirty. */
+/**
+ * A peer's session as the manager holds it in memory (loaded once, kept in step with the
+ * database): state decoded on first use; `dirty` when it moved past what is committed.
+ */
 interface WorkingSession {
   row: SessionRow;
   state: RatchetState | undefined;
   dirty: boolean;
   isNew: boolean;
 }
+
+/**
+ * Records a receive batch answers with (the kernel's acks): built from the batch's plaintexts,
+ * encrypted and committed in the batch's own transaction, handed to `transmit` right after the
+ * commit (still in the peer's queue, so in ratchet order).
+ */
+export interface BatchResponder {
+  reply(from: UserId, plaintexts: readonly Uint8Array[]): Uint8Array[];
+  transmit(to: UserId, payload: Uint8Array): void;
+}
+
+/** A session reset request is accepted only if its time is this close to ours. */
+const RESET_WINDOW_MS = 10 * 60_000;
+/** At most one reset request sent per peer in this time (each undecryptable message would ask again). */
+const RESET_REQUEST_INTERVAL_MS = 30_000;
+/** At most one reset accepted per peer in this time, however many genuine requests arrive. */
+const RESET_ACCEPT_INTERVAL_MS = 60_000;
+
+/** Ratchet steps that only consumed acks wait at most this long for the next commit. */
+const UNSAVED_FLUSH_MS = 1_000;
 
 /** Sessions per peer kept for decryption (both sides may start one at the same time). */
 const MAX_SESSIONS_PER_PEER = 3;
@@ -91,6 +115,22 @@ export class SessionManager {
   private readonly queue = new KeyedQueue();
   private readonly pendingEncrypts = new Map<UserId, PendingEncrypt[]>();
   private readonly pendingReceives = new Map<UserId, PendingReceive[]>();
+  /** Each peer's sessions, newest first, as last committed plus steps not yet committed (`dirty`). */
+  private readonly cache = new Map<UserId, WorkingSession[]>();
+  /** Peers whose cached sessions hold steps not committed yet (see {@link flushReceives}). */
+  private readonly unsaved = new Set<UserId>();
+  /** Handled inbox records, deleted with the next commit (see {@link removeFromInboxLater}). */
+  private readonly handledInbox: number[] = [];
+  private unsavedTimer: ReturnType<typeof setTimeout> | undefined;
+  private responder: BatchResponder | undefined;
+  private closing = false;
+  private readonly resetRequested = new Map<UserId, number>();
+  private readonly resetEmitter = new Emitter<{ peer: UserId }>();
+  /**
+   * A contact told us (signed with its identity key) that it lost its session with us; our
+   * sessions with it were deleted and the next message starts a new X3DH session.
+   */
+  readonly onDidResetSession: Event<{ peer: UserId }> = this.resetEmitter.event;
   private readonly now: () => number;
   readonly prekeys: PrekeyManager;
 
@@ -117,6 +157,11 @@ export class SessionManager {
   /** Publishes our prekeys (see {@link PrekeyManager.publish}). */
   publishPrekeys(): Promise<{ remaining: number; uploaded: number }> {
     return this.queue.run('\0prekeys', () => this.prekeys.publish(this.options.directory));
+  }
+
+  /** Sets who answers receive batches (the secure channels' acks). */
+  setResponder(responder: BatchResponder | undefined): void {
+    this.responder = responder;
   }
 
   async hasSession(peer: UserId): Promise<boolean> {
@@ -175,34 +220,142 @@ export class SessionManager {
     const contact = await this.options.contacts.get(peer);
     if (!contact) throw new AppError('channels/not-a-contact', `${peer} is not in your contacts; add them before sending.`);
     if (contact.identityChanged) throw identityChanged(peer);
-    const rows = await this.sessions(this.options.db, peer);
-    const primary = this.primary(rows, peer);
-    let session: { id: string; state: RatchetState; x3dh: X3dhHeader | undefined; isNew: boolean };
-    if (primary) {
-      const state = deserializeRatchetState(new Uint8Array(primary.state));
-      session = { id: primary.session_id, state, x3dh: primary.x3dh_header ? decodeX3dhHeader(new Uint8Array(primary.x3dh_header)) : undefined, isNew: false };
-    } else {
-      session = { ...(await this.initiate(peer, contact)), isNew: true };
+    const work = await this.working(peer);
+    let session = this.primaryOf(work, peer);
+    let afterReset = false;
+    if (!session) {
+      afterReset = await this.skipsOneTimePrekey(peer);
+      const started = await this.initiate(peer, contact, afterReset);
+      const now = this.now();
+      session = {
+        row: { peer, session_id: started.id, initiator: this.self, state: new Uint8Array(0), x3dh_header: encodeX3dhHeader(started.x3dh), created_at: now, used_at: now },
+        state: started.state, dirty: true, isNew: true,
+      };
     }
-    let state = session.state;
+    const { messages, state } = this.encryptOn(session, plaintexts);
+    const x3dh = this.x3dhFor(session, state);
+    const isNew = session.isNew;
+    await this.commit(peer, work, [{ session, state }], async () => {
+      if (isNew) work.unshift(session);
+    }, async (trx) => {
+      if (afterReset) await trx.updateTable(RESETS_TABLE).set({ skip_one_time: 0 }).where('peer', '=', peer).execute();
+    });
+    const senderIdentityKey = this.options.keyring.info.publicKey;
+    return messages.map((message) => encodeSessionEnvelope({ senderIdentityKey, x3dh, message }));
+  }
+
+  private encryptOn(session: WorkingSession, plaintexts: readonly Uint8Array[]): { messages: Uint8Array[]; state: RatchetState } {
+    let state = session.state ??= deserializeRatchetState(new Uint8Array(session.row.state));
     const messages: Uint8Array[] = [];
     for (const plaintext of plaintexts) {
       const step = ratchetEncrypt(this.options.crypto, state, plaintext);
       state = step.state;
       messages.push(step.message);
     }
-    const x3dh = session.x3dh && !hasRatchetReceived(state) ? session.x3dh : undefined;
+    return { messages, state };
+  }
+
+  /** The X3DH header to repeat on our messages until the peer answered our session. */
+  private x3dhFor(session: WorkingSession, state: RatchetState): X3dhHeader | undefined {
+    return session.row.x3dh_header && !hasRatchetReceived(state) ? decodeX3dhHeader(new Uint8Array(session.row.x3dh_header)) : undefined;
+  }
+
+  /**
+   * Commits `updates` (new states for sessions of `peer`) together with every step of that peer
+   * not committed yet, and whatever `extra` writes, in ONE transaction; then the in-memory
+   * sessions take the new states. A failed commit drops the peer's cache (reloaded from the
+   * database: the uncommitted steps are forgotten, as after a crash).
+   */
+  private async commit<T>(
+    peer: UserId, work: WorkingSession[], updates: { session: WorkingSession; state: RatchetState }[],
+    after: () => Promise<void> | void, extra?: (trx: Transaction<any>) => Promise<T>,
+  ): Promise<T | undefined> {
     const now = this.now();
-    const serialized = serializeRatchetState(state);
-    if (session.isNew) {
-      await this.options.db.insertInto(SESSIONS_TABLE).values({
-        peer, session_id: session.id, initiator: this.self, state: serialized, x3dh_header: x3dh ? encodeX3dhHeader(x3dh) : null, created_at: now, used_at: now,
-      }).execute();
-    } else {
-      await this.options.db.updateTable(SESSIONS_TABLE).set({ state: serialized, used_at: now }).where('peer', '=', peer).where('session_id', '=', session.id).execute();
+    const writes = new Map<WorkingSession, RatchetState>();
+    for (const w of work) if (w.dirty) writes.set(w, w.state!);
+    for (const u of updates) writes.set(u.session, u.state);
+    const handled = this.handledInbox.splice(0);
+    let result: T | undefined;
+    try {
+      result = await this.options.db.transaction().execute(async (trx) => {
+        for (const [w, state] of writes) await this.writeSession(trx, peer, w, state, now);
+        await this.deleteHandled(trx, handled);
+        return extra ? await extra(trx) : undefined;
+      });
+    } catch (error) {
+      this.handledInbox.unshift(...handled);
+      this.forget(peer);
+      throw error;
     }
-    const senderIdentityKey = this.options.keyring.info.publicKey;
-    return messages.map((message) => encodeSessionEnvelope({ senderIdentityKey, x3dh, message }));
+    for (const [w, state] of writes) {
+      w.state = state;
+      w.dirty = false;
+      w.isNew = false;
+      w.row.used_at = now;
+      if (w.row.x3dh_header && hasRatchetReceived(state)) w.row.x3dh_header = null;
+    }
+    await after();
+    this.unsaved.delete(peer);
+    return result;
+  }
+
+  private async writeSession(trx: Transaction<any>, peer: UserId, w: WorkingSession, state: RatchetState, now: number): Promise<void> {
+    const serialized = serializeRatchetState(state);
+    if (w.isNew) {
+      const x3dh = w.row.x3dh_header && !hasRatchetReceived(state) ? w.row.x3dh_header : null;
+      await trx.insertInto(SESSIONS_TABLE).values({ ...w.row, state: serialized, x3dh_header: x3dh, used_at: now }).execute();
+      return;
+    }
+    const update: Partial<SessionRow> = { state: serialized, used_at: now };
+    if (w.row.x3dh_header && hasRatchetReceived(state)) update.x3dh_header = null;
+    await trx.updateTable(SESSIONS_TABLE).set(update).where('peer', '=', peer).where('session_id', '=', w.row.session_id).execute();
+  }
+
+  /** The peer's sessions (newest first), from memory or loaded once. Call inside the peer's queue. */
+  private async working(peer: UserId): Promise<WorkingSession[]> {
+    let work = this.cache.get(peer);
+    if (!work) {
+      work = (await this.sessions(this.options.db, peer)).map((row) => ({ row, state: undefined, dirty: false, isNew: false }));
+      this.cache.set(peer, work);
+    }
+    return work;
+  }
+
+  private forget(peer: UserId): void {
+    this.cache.delete(peer);
+    this.unsaved.delete(peer);
+  }
+
+  /** Commits steps that consumed only acks (kept in memory so far) and deletes handled inbox records; on a timer and at drain. */
+  private async saveUnsaved(): Promise<void> {
+    const handled = this.handledInbox.splice(0);
+    await this.deleteHandled(this.options.db, handled).catch((error) => {
+      this.handledInbox.unshift(...handled);
+      this.options.logger.warn('sessions: could not delete handled inbox records', { code: isAppError(error) ? error.code : 'unknown' });
+    });
+    for (const peer of [...this.unsaved]) {
+      await this.queue.run(peer, async () => {
+        const work = this.cache.get(peer);
+        if (!work || !this.unsaved.has(peer)) return;
+        await this.commit(peer, work, [], () => undefined).catch((error) => {
+          this.options.logger.warn('sessions: could not save ratchet steps', { peer, code: isAppError(error) ? error.code : 'unknown' });
+        });
+      });
+    }
+  }
+
+  private markUnsaved(peer: UserId): void {
+    this.unsaved.add(peer);
+    this.scheduleSave();
+  }
+
+  private scheduleSave(): void {
+    if (this.unsavedTimer || this.closing) return;
+    this.unsavedTimer = setTimeout(() => {
+      this.unsavedTimer = undefined;
+      void this.saveUnsaved();
+    }, UNSAVED_FLUSH_MS);
+    this.unsavedTimer.unref?.();
   }
 
   /**
@@ -237,12 +390,37 @@ export class SessionManager {
     await this.options.db.deleteFrom(INBOX_TABLE).where('id', 'in', ids).execute();
   }
 
-  /** Waits for queued operations to finish (before closing the database). */
-  drain(): Promise<void> {
-    return this.queue.drain();
+  /**
+   * Deletes handled records with the next commit of any peer (or within a second, or at drain):
+   * no commit of their own. A crash before that hands them out again at the next start, which
+   * the handlers already tolerate (they dedupe by their own ids).
+   */
+  removeFromInboxLater(inboxIds: readonly number[]): void {
+    if (inboxIds.length === 0) return;
+    this.handledInbox.push(...inboxIds);
+    this.scheduleSave();
   }
 
-  private async initiate(peer: UserId, contact: Contact): Promise<{ id: string; state: RatchetState; x3dh: X3dhHeader }> {
+  private async deleteHandled(db: Kysely<any> | Transaction<any>, ids: readonly number[]): Promise<void> {
+    for (let i = 0; i < ids.length; i += 500) await db.deleteFrom(INBOX_TABLE).where('id', 'in', ids.slice(i, i + 500)).execute();
+  }
+
+  /** Waits for queued operations to finish (before closing the database). */
+  async drain(): Promise<void> {
+    this.closing = true;
+    await this.queue.drain();
+    clearTimeout(this.unsavedTimer);
+    this.unsavedTimer = undefined;
+    await this.saveUnsaved();
+    await this.queue.drain();
+  }
+
+  private async skipsOneTimePrekey(peer: UserId): Promise<boolean> {
+    const row = await this.options.db.selectFrom(RESETS_TABLE).select('skip_one_time').where('peer', '=', peer).executeTakeFirst() as { skip_one_time: number } | undefined;
+    return row?.skip_one_time === 1;
+  }
+
+  private async initiate(peer: UserId, contact: Contact, withoutOneTimePrekey = false): Promise<{ id: string; state: RatchetState; x3dh: X3dhHeader }> {
     let bundle: PrekeyBundle;
     try {
       bundle = await this.options.directory.fetchPrekeyBundle(peer);
@@ -264,7 +442,7 @@ export class SessionManager {
       x3dh = x3dhInitiate(crypto, this.options.keyring, {
         identityKey: bundle.identityKey,
         signedPrekey: { id: bundle.signedPrekey.keyId, publicKey: bundle.signedPrekey.publicKey, signature: bundle.signedPrekey.signature },
-        oneTimePrekey: bundle.oneTimePrekey && { id: bundle.oneTimePrekey.keyId, publicKey: bundle.oneTimePrekey.publicKey },
+        oneTimePrekey: withoutOneTimePrekey ? undefined : bundle.oneTimePrekey && { id: bundle.oneTimePrekey.keyId, publicKey: bundle.oneTimePrekey.publicKey },
       });
     } catch (error) {
       if (isCryptoError(error, 'crypto/invalid-signature')) throw identityChanged(peer, notTheirs);
@@ -285,20 +463,25 @@ export class SessionManager {
   }
 
   /**
-   * Decrypts every envelope from `from` that arrived since the last flush against an in-memory
-   * copy of the peer's sessions, then commits all new states, consumed one-time prekeys and
-   * inbox rows in ONE transaction (group commit). Each envelope fails or succeeds on its own;
-   * if the commit fails, every envelope of the batch is dropped and no state changes.
+   * Decrypts every envelope from `from` that arrived since the last flush against the peer's
+   * in-memory sessions, then commits all new states, consumed one-time prekeys, inbox rows and
+   * the responder's replies (acks, encrypted here) in ONE transaction (group commit). Each
+   * envelope fails or succeeds on its own; if the commit fails, every envelope of the batch is
+   * dropped and the peer's sessions are reloaded as committed.
+   *
+   * A batch that stores nothing, starts no session and needs no reply (acks, kernel signals) is
+   * not committed on its own: its steps ride on the peer's next commit (or a timer, or drain).
+   * Losing them in a crash is harmless: the peer's later messages are still decrypted (their
+   * keys are derived as skipped keys), and a replayed ack changes nothing.
    */
   private async flushReceives(from: UserId): Promise<void> {
     const items = this.pendingReceives.get(from) ?? [];
     this.pendingReceives.delete(from);
-    const { db } = this.options;
     let contact: Contact | undefined;
     let work: WorkingSession[];
     try {
       contact = await this.options.contacts.get(from);
-      work = (await this.sessions(db, from)).map((row) => ({ row, state: undefined, dirty: false, isNew: false }));
+      work = await this.working(from);
     } catch (error) {
       for (const item of items) item.reject(error);
       return;
@@ -307,6 +490,11 @@ export class SessionManager {
     const done: { item: PendingReceive; plaintext: Uint8Array; senderIdentityKey: Uint8Array }[] = [];
     for (const item of items) {
       try {
+        if (isSessionResetEnvelope(item.bytes)) {
+          await this.acceptReset(from, item.bytes, contact, work);
+          work = await this.working(from);
+          throw new AppError('sessions/session-reset', `${from} lost its session with us (a profile restored from a backup?); the next message starts a new one.`);
+        }
         const envelope = decodeSessionEnvelope(item.bytes);
         if (userIdFromPublicKey(envelope.senderIdentityKey) !== from) {
           throw new AppError('sessions/forged-sender', 'The envelope names a sender other than the one the server authenticated; it was dropped.');
@@ -320,34 +508,45 @@ export class SessionManager {
           : this.openMessage(from, envelope.message, work);
         done.push({ item, plaintext, senderIdentityKey: envelope.senderIdentityKey });
       } catch (error) {
+        if (isAppError(error, 'sessions/no-session')) this.requestReset(from);
         item.reject(error);
       }
     }
     if (done.length === 0) return;
     const now = this.now();
+    const kept = done.map((d) => d.item.keep(d.plaintext));
+    const replies = this.responder?.reply(from, done.map((d) => d.plaintext)) ?? [];
+    const hasNew = work.some((w) => w.isNew);
+    if (!hasNew && consumed.size === 0 && replies.length === 0 && !kept.includes(true)) {
+      this.markUnsaved(from);
+      done.forEach((d) => d.item.resolve({ inboxId: undefined, from, plaintext: d.plaintext, receivedAt: now }));
+      return;
+    }
+    let sent: Uint8Array[] = [];
+    const updates: { session: WorkingSession; state: RatchetState }[] = [];
+    const sender = replies.length > 0 ? this.primaryOf(work, from) : undefined;
+    if (sender && canRatchetSend(sender.state ?? deserializeRatchetState(new Uint8Array(sender.row.state)))) {
+      const { messages, state } = this.encryptOn(sender, replies);
+      const x3dh = this.x3dhFor(sender, state);
+      const senderIdentityKey = this.options.keyring.info.publicKey;
+      sent = messages.map((message) => encodeSessionEnvelope({ senderIdentityKey, x3dh, message }));
+      updates.push({ session: sender, state });
+    }
     let entries: InboxEntry[];
     try {
-      entries = await db.transaction().execute(async (trx) => {
+      entries = (await this.commit(from, work, updates, () => {
+        // Pruned rows are gone from the database: reload the peer's sessions next time.
+        if (hasNew) this.forget(from);
+      }, async (trx) => {
         for (const keyId of consumed) {
           if (!(await this.prekeys.consumeOneTimePrekey(trx, keyId))) {
             throw new AppError('sessions/unknown-prekey', 'A first message used a one-time prekey that was already used; it was dropped.');
           }
         }
-        for (const w of work) {
-          if (!w.dirty) continue;
-          const state = serializeRatchetState(w.state!);
-          if (w.isNew) {
-            await trx.insertInto(SESSIONS_TABLE).values({ ...w.row, state, used_at: now }).execute();
-          } else {
-            const update: Partial<SessionRow> = { state, used_at: now };
-            if (w.row.x3dh_header && hasRatchetReceived(w.state!)) update.x3dh_header = null;
-            await trx.updateTable(SESSIONS_TABLE).set(update).where('peer', '=', from).where('session_id', '=', w.row.session_id).execute();
-          }
-        }
-        if (work.some((w) => w.isNew)) await this.prune(trx, from);
+        if (hasNew) await this.prune(trx, from);
         const out: InboxEntry[] = [];
-        for (const d of done) {
-          if (!d.item.keep(d.plaintext)) {
+        for (const [i, d] of done.entries()) {
+          if (!kept[i]) {
             out.push({ inboxId: undefined, from, plaintext: d.plaintext, receivedAt: now });
             continue;
           }
@@ -355,10 +554,17 @@ export class SessionManager {
           out.push({ inboxId: Number(result.insertId), from, plaintext: d.plaintext, receivedAt: now });
         }
         return out;
-      });
+      }))!;
     } catch (error) {
       for (const d of done) d.item.reject(error);
       return;
+    }
+    for (const payload of sent) {
+      try {
+        this.responder!.transmit(from, payload);
+      } catch (error) {
+        this.options.logger.warn('sessions: could not send a reply', { peer: from, code: isAppError(error) ? error.code : 'unknown' });
+      }
     }
     if (contact && !contact.identityKey) {
       await this.options.contacts.learnIdentityKey(from, done[0]!.senderIdentityKey).catch((error) => {
@@ -366,6 +572,50 @@ export class SessionManager {
       });
     }
     done.forEach((d, i) => d.item.resolve(entries[i]!));
+  }
+
+  /**
+   * We hold no session for a contact's message (we lost ours: a profile restored from a backup).
+   * Asks the contact, signed with our identity key, to start a new session; at most once per
+   * {@link RESET_REQUEST_INTERVAL_MS}. Only `no-session` asks: a server that tampers with or
+   * replays envelopes causes auth failures or replays, never this, so it cannot force resets.
+   */
+  private requestReset(peer: UserId): void {
+    const now = this.now();
+    if (!this.responder || now - (this.resetRequested.get(peer) ?? -Infinity) < RESET_REQUEST_INTERVAL_MS) return;
+    this.resetRequested.set(peer, now);
+    const { keyring } = this.options;
+    const payload = encodeSessionReset(this.options.crypto, (m) => keyring.sign(m), keyring.info.publicKey, peer, now);
+    this.options.logger.warn('sessions: a contact wrote on a session we do not have; asked them to start a new one', { peer });
+    this.responder.transmit(peer, payload);
+  }
+
+  /**
+   * Applies a reset request from `from`: signed by the contact's identity key, for us, recent,
+   * newer than the last one accepted (no replays) and not within a minute of it. Our sessions
+   * with the peer are deleted in one transaction with the record of the request.
+   * @throws AppError `sessions/bad-reset` (refused; nothing changed), CryptoError `crypto/*`
+   */
+  private async acceptReset(from: UserId, bytes: Uint8Array, contact: Contact | undefined, work: WorkingSession[]): Promise<void> {
+    const request = decodeSessionReset(this.options.crypto, bytes, this.self);
+    const refuse = (why: string) => new AppError('sessions/bad-reset', `A session reset request from ${from} was refused: ${why}.`);
+    if (userIdFromPublicKey(request.requesterIdentityKey) !== from) throw refuse('it names a sender other than the one the server authenticated');
+    if (!contact) throw refuse('not a contact');
+    if (contact.identityChanged || (contact.identityKey && !equalBytes(contact.identityKey, request.requesterIdentityKey))) throw refuse('the identity key is not the one on record');
+    const now = this.now();
+    if (Math.abs(now - request.requestedAt) > RESET_WINDOW_MS) throw refuse('it is too old or from the future (a replay?)');
+    const last = await this.options.db.selectFrom(RESETS_TABLE).select('requested_at').where('peer', '=', from).executeTakeFirst() as { requested_at: number } | undefined;
+    if (last && request.requestedAt <= last.requested_at) throw refuse('it is not newer than the last one (a replay?)');
+    if (last && request.requestedAt - last.requested_at < RESET_ACCEPT_INTERVAL_MS) throw refuse('another reset was accepted less than a minute ago');
+    if (work.length === 0) throw refuse('there is no session to reset');
+    await this.options.db.transaction().execute(async (trx) => {
+      await trx.deleteFrom(SESSIONS_TABLE).where('peer', '=', from).execute();
+      await trx.insertInto(RESETS_TABLE).values({ peer: from, requested_at: request.requestedAt, skip_one_time: 1 })
+        .onConflict((oc) => oc.column('peer').doUpdateSet({ requested_at: request.requestedAt, skip_one_time: 1 })).execute();
+    });
+    this.forget(from);
+    this.options.logger.warn('sessions: a contact lost its session with us; the next message starts a new one', { peer: from });
+    this.resetEmitter.fire({ peer: from });
   }
 
   private async openPrekeyMessage(from: UserId, envelope: SessionEnvelope, header: X3dhHeader, work: WorkingSession[], consumed: Set<number>): Promise<Uint8Array> {
@@ -396,8 +646,7 @@ export class SessionManager {
 
   private openMessage(from: UserId, message: Uint8Array, work: WorkingSession[]): Uint8Array {
     if (work.length === 0) throw new AppError('sessions/no-session', 'A message arrived for a session we do not have; it was dropped.');
-    const primaryRow = this.primary(work.map((w) => w.row), from)!;
-    const primary = work.find((w) => w.row === primaryRow)!;
+    const primary = this.primaryOf(work, from)!;
     return this.openWith([primary, ...work.filter((w) => w !== primary)], message);
   }
 
@@ -432,6 +681,11 @@ export class SessionManager {
   private primary(rows: SessionRow[], peer: UserId): SessionRow | undefined {
     const preferred = this.self < peer ? this.self : peer;
     return rows.find((r) => r.initiator === preferred) ?? rows[0];
+  }
+
+  private primaryOf(work: WorkingSession[], peer: UserId): WorkingSession | undefined {
+    const row = this.primary(work.map((w) => w.row), peer);
+    return row && work.find((w) => w.row === row);
   }
 
   private async prune(trx: Transaction<any>, peer: UserId): Promise<void> {

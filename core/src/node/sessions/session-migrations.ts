@@ -7,6 +7,7 @@ export const SESSIONS_MIGRATION_OWNER = 'kernel-sessions';
 export const PREKEYS_TABLE = 'kernel_prekeys';
 export const SESSIONS_TABLE = 'kernel_sessions';
 export const INBOX_TABLE = 'kernel_inbox';
+export const RESETS_TABLE = 'kernel_session_resets';
 
 export const sessionMigrations: Migration[] = [
   {
@@ -54,6 +55,29 @@ export const sessionMigrations: Migration[] = [
           peer TEXT NOT NULL,
           plaintext BLOB NOT NULL,
           received_at INTEGER NOT NULL
+        )`.execute(db);
+    },
+  },
+  {
+    id: '0040-prekeys-handed-out',
+    async up(db) {
+      // When we learned that the server handed a one-time prekey out (its count fell below what
+      // we hold): its secret is kept for a grace period for the first message, then deleted.
+      await sql`ALTER TABLE kernel_prekeys ADD COLUMN handed_out_at INTEGER`.execute(db);
+    },
+  },
+  {
+    id: '0050-create-session-resets',
+    async up(db) {
+      // The time of the last session reset request accepted from each peer: older or equal
+      // requests (replays by the server) are refused. `skip_one_time`: the peer's one-time
+      // prekeys on the server are likely those of the profile it lost (their secrets are gone),
+      // so the next session to it is started with its signed prekey only.
+      await sql`
+        CREATE TABLE kernel_session_resets (
+          peer TEXT PRIMARY KEY,
+          requested_at INTEGER NOT NULL,
+          skip_one_time INTEGER NOT NULL DEFAULT 1
         )`.execute(db);
     },
   },

@@ -2,7 +2,7 @@ import { createPublicKey, verify } from 'node:crypto';
 import { z } from 'zod';
 import { io, type Socket, type ManagerOptions, type SocketOptions } from 'socket.io-client';
 import {
-  AppError, Emitter, SignalingErrorCodes, SignalingEvents, SignalingLimits, authChallengeMessage, authChallengeSchema, authResponseSchema, envelopeDeliveryWireSchema,
+  AppError, Emitter, SignalingErrorCodes, SignalingEvents, SignalingLimits, authChallengeMessage, authChallengeSchema, authResponseSchema, envelopeDeliveryWireSchema, envelopeResultSchema,
   prekeyBundleSchema, prekeyCountSchema, prekeyUploadSchema, presenceUpdateSchema, shutdownNoticeSchema, signalingErrorSchema, signalingOrigin,
   signedPrekeyMessage, userIdFromPublicKey, type Disposable, type EnvelopeDelivery, type Event, type OneTimePrekey,
   type PrekeyBundle, type PrekeyCount, type PresenceUpdate, type SignalingResult, type SignedPrekey, type UserId,
@@ -29,6 +29,18 @@ export interface SignalingClientOptions {
   tls?: Pick<ManagerOptions & SocketOptions, 'ca' | 'rejectUnauthorized'>;
 }
 
+/** An envelope waiting to be sent in the next burst, or sent and waiting for its outcome. */
+interface PendingEnvelope {
+  readonly to: UserId;
+  readonly payload: string;
+  seq: number;
+  resolve(status: 'delivered' | 'offline'): void;
+  reject(error: unknown): void;
+}
+
+/** Envelopes sent under one acknowledgement at most (protocol 2). */
+const MAX_BURST = 256;
+
 // Auth refusals that a later retry can cure; the others (bad signature, wrong origin) cannot.
 const TRANSIENT = new Set<string>([SignalingErrorCodes.tooManyPending, SignalingErrorCodes.rateLimited, SignalingErrorCodes.shuttingDown, SignalingErrorCodes.authTimeout]);
 
@@ -50,6 +62,13 @@ export class SignalingClient implements Disposable {
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
   private fatal: AppError | undefined;
   private terminating = false;
+  /** Protocol version the server announced in its last challenge. */
+  private serverProtocol = 1;
+  private outbox: PendingEnvelope[] = [];
+  private flushScheduled = false;
+  /** Sent without an acknowledgement (protocol 2), by `seq`: settled by `envelope:result` or by the burst's acknowledgement. */
+  private readonly unacked = new Map<number, PendingEnvelope>();
+  private nextSeq = 0;
 
   private readonly stateEmitter = new Emitter<SignalingState>();
   private readonly envelopeEmitter = new Emitter<EnvelopeDelivery>();
@@ -85,6 +104,14 @@ export class SignalingClient implements Disposable {
       if (!parsed.success) return;
       const payload = Buffer.from(parsed.data.payload, 'base64url');
       this.envelopeEmitter.fire({ from: parsed.data.from, payload: new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength) });
+    });
+    this.socket.on(SignalingEvents.envelopeResult, (message: unknown) => {
+      const parsed = envelopeResultSchema.safeParse(message);
+      const pending = parsed.success ? this.unacked.get(parsed.data.seq) : undefined;
+      if (!parsed.success || !pending) return;
+      this.unacked.delete(parsed.data.seq);
+      if (parsed.data.ok) pending.resolve('offline');
+      else pending.reject(new AppError(parsed.data.error.code, parsed.data.error.message));
     });
     this.socket.on(SignalingEvents.presence, (message: unknown) => {
       const parsed = presenceUpdateSchema.safeParse(message);
@@ -155,9 +182,69 @@ export class SignalingClient implements Disposable {
       throw new AppError(SignalingErrorCodes.payloadTooLarge, `Envelope payloads are limited to ${SignalingLimits.maxPayloadBytes} bytes; split the message.`);
     }
     const wire = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('base64url');
+    if (this.serverProtocol >= 2) {
+      if (this.currentState !== 'connected') throw new AppError(SignalingErrorCodes.notConnected, 'Not connected to the signaling server; wait for the connection and retry.');
+      return new Promise((resolve, reject) => {
+        this.outbox.push({ to, payload: wire, seq: 0, resolve, reject });
+        this.scheduleFlush();
+      });
+    }
     const result = await this.request<{ status: 'delivered' | 'offline' }>(SignalingEvents.envelope, { to, payload: wire });
     if (result.status !== 'delivered' && result.status !== 'offline') throw this.violation('envelope status');
     return result.status;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  /**
+   * Sends the envelopes queued since the last flush as bursts (protocol 2): each but the last
+   * with a `seq` and no acknowledgement, the last with one. The server answers envelopes in
+   * order, so when that acknowledgement comes, every earlier envelope of the burst without an
+   * `envelope:result` was delivered. Halves the packets per envelope under load.
+   */
+  private flush(): void {
+    const burst = this.outbox.splice(0, MAX_BURST);
+    if (this.outbox.length > 0) this.scheduleFlush();
+    if (burst.length === 0) return;
+    if (this.currentState !== 'connected') {
+      const error = new AppError(SignalingErrorCodes.notConnected, 'Not connected to the signaling server; wait for the connection and retry.');
+      for (const envelope of burst) envelope.reject(error);
+      return;
+    }
+    const last = burst.pop()!;
+    for (const envelope of burst) {
+      envelope.seq = this.nextSeq;
+      this.nextSeq = (this.nextSeq + 1) >>> 0;
+      this.unacked.set(envelope.seq, envelope);
+      this.socket.emit(SignalingEvents.envelope, { to: envelope.to, payload: envelope.payload, seq: envelope.seq });
+    }
+    // Those of the burst still unsettled when the acknowledgement (or its failure) arrives.
+    const settleEarlier = (error?: unknown) => {
+      for (const envelope of burst) {
+        if (this.unacked.get(envelope.seq) !== envelope) continue;
+        this.unacked.delete(envelope.seq);
+        if (error === undefined) envelope.resolve('delivered');
+        else envelope.reject(error);
+      }
+    };
+    this.emit<{ status: 'delivered' | 'offline' }>(SignalingEvents.envelope, { to: last.to, payload: last.payload }).then((result) => {
+      settleEarlier();
+      if (result.status === 'delivered' || result.status === 'offline') last.resolve(result.status);
+      else last.reject(this.violation('envelope status'));
+    }, (error: unknown) => {
+      // The server answered (a refusal of the last one): the earlier ones were handled before it.
+      // No answer (timeout, lost connection): their outcome is unknown, as the last one's.
+      const answered = error instanceof AppError && error.code !== SignalingErrorCodes.timeout && error.code !== SignalingErrorCodes.protocolViolation;
+      settleEarlier(answered ? undefined : error);
+      last.reject(error);
+    });
   }
 
   /** Replaces the watch list; resolves with those of `userIds` online now. Re-sent after every reconnect. */
@@ -225,6 +312,7 @@ export class SignalingClient implements Disposable {
     const parsed = authChallengeSchema.safeParse(challenge);
     if (!parsed.success) return this.terminate(this.violation('auth challenge'));
     try {
+      this.serverProtocol = parsed.data.protocol;
       const signature = await this.options.sign(authChallengeMessage(parsed.data.nonce, this.origin));
       const result = await this.emit<{ userId: UserId }>(SignalingEvents.auth, z.encode(authResponseSchema, { publicKey: this.options.publicKey, signature, origin: this.origin }));
       if (result.userId !== this.ownUserId) throw this.violation('auth result');

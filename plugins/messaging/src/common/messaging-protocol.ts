@@ -77,8 +77,8 @@ export const ackRecordSchema = z.strictObject({
   ids: z.array(messageIdSchema).min(1).max(MAX_IDS_PER_RECORD),
 });
 
-/** Most records one batch carries. */
-export const MAX_BATCH_RECORDS = 64;
+/** Most records one batch carries (256 short texts fit the record limit; fewer, larger batches mean fewer commits). */
+export const MAX_BATCH_RECORDS = 256;
 
 /**
  * Several texts, receipts and acks in one channel message, in order: a backlog then costs one

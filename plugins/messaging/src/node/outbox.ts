@@ -28,6 +28,8 @@ interface Unit {
   parts?: string[];
 }
 
+/** Outbox rows read per delivery round: several full batches, so they travel pipelined. */
+const ROWS_PER_RUN = MAX_BATCH_RECORDS * 8;
 /** Encoded size a batch may reach (the protocol accepts 48 KiB). */
 const BATCH_BYTES = 40_000;
 
@@ -120,7 +122,7 @@ export class Outbox implements Disposable {
     let reachable = force;
     while (!this.stopped) {
       const rows = await db.selectFrom('messaging_outbox').selectAll().where('peer', '=', peer).where('held', '=', 0)
-        .orderBy('oid').limit(256).execute();
+        .orderBy('oid').limit(ROWS_PER_RUN).execute();
       if (rows.length === 0) {
         this.clearTimer(peer);
         return;

@@ -1,5 +1,6 @@
 // @vitest-environment happy-dom
 import { afterEach, describe, expect, it } from 'vitest';
+import { expectAccessible } from '../../test-support/a11y.ts';
 import { ScriptedBridge, mountWithBridge, until } from '../../test-support/scripted-bridge.ts';
 import AppShell from './AppShell.vue';
 
@@ -41,6 +42,7 @@ describe('AppShell', () => {
     expect(wrapper.find('[data-view-id="hello.panel"] script').exists()).toBe(false);
     expect(wrapper.findAll('[data-view-id="hello.panel"] li').map((li) => li.text())).toEqual(['one', 'two']);
     expect(wrapper.get('button[aria-label="Hello plugin panel"]').attributes('aria-current')).toBe('page');
+    expectAccessible(wrapper.element);
   });
 
   it('opens the command palette with Ctrl+K, filters, navigates with arrows and runs a plugin command', async () => {

@@ -1,0 +1,141 @@
+/*
+ * The CLI end to end, each client its own process: a signaling server process, bob running
+ * `listen --answer-calls --record`, alice running `call --video --record --duration`. Both
+ * recordings must decode (ffprobe) with audio and video frames.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { UserId } from '@discordopus/sdk';
+import { createClient } from '../core/src/node/client/create-client.ts';
+import { firstPartyPlugins } from '../core/src/node/client/first-party-plugins.ts';
+import { TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles.ts';
+import { BUILT_IN_CLIP } from '../plugins/calls/src/index.ts';
+import { startServerProcess, type ServerProcess } from './server-support.ts';
+import { probeFrames } from './calls-support.ts';
+
+const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../core/bin/discordopus.js');
+const temp = tempDir('discordopus-calls-cli-');
+const PASS = 'calls cli passphrase';
+const LONG = 180_000;
+
+interface Profile { name: string; dir: string; userId: UserId }
+
+let server: ServerProcess;
+let alice: Profile;
+let bob: Profile;
+const children = new Set<ChildProcess>();
+
+function env(): NodeJS.ProcessEnv {
+  const base = { ...process.env };
+  for (const name of Object.keys(base)) if (name.startsWith('DISCORDOPUS_') || name === 'DEBUG') delete base[name];
+  return { ...base, DISCORDOPUS_PASSPHRASE: PASS, DISCORDOPUS_SERVER: server.url, DISCORDOPUS_PEER_LINKS: 'loopback' };
+}
+
+function start(profile: Profile, args: string[]): { child: ChildProcess; lines: Record<string, any>[]; out: { stderr: string }; exited: Promise<number | null> } {
+  const child = spawn(process.execPath, [bin, '--profile', profile.dir, ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  const lines: Record<string, any>[] = [];
+  const out = { stderr: '' };
+  let buffered = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    buffered += chunk.toString();
+    let at: number;
+    while ((at = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, at).trim();
+      buffered = buffered.slice(at + 1);
+      if (line) lines.push(JSON.parse(line));
+    }
+  });
+  child.stderr!.on('data', (chunk: Buffer) => (out.stderr += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
+    children.delete(child);
+    resolve(code);
+  }));
+  return { child, lines, out, exited };
+}
+
+async function until(what: string, condition: () => boolean, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function makeProfile(name: string): Promise<Profile> {
+  const dir = path.join(temp.dir, name);
+  const client = await createClient({ profileDir: dir, passphrase: PASS, create: true, profileKdf: TEST_PROFILE_KDF, displayName: name, plugins: firstPartyPlugins() });
+  const userId = client.identity.userId;
+  await client.close();
+  return { name, dir, userId };
+}
+
+async function befriend(a: Profile, b: Profile): Promise<void> {
+  const client = await createClient({ profileDir: a.dir, passphrase: PASS });
+  try {
+    await client.contacts.add(b.userId, { name: b.name });
+  } finally {
+    await client.close();
+  }
+}
+
+beforeAll(async () => {
+  server = await startServerProcess();
+  [alice, bob] = await Promise.all([makeProfile('alice'), makeProfile('bob')]);
+  await Promise.all([befriend(alice, bob), befriend(bob, alice)]);
+}, LONG);
+
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await server?.stop();
+  temp.cleanup();
+});
+
+describe('discordopus call / listen --answer-calls', () => {
+  it('calls a listening bot with video; both sides record media that decodes', async () => {
+    const bobRecords = path.join(temp.dir, 'bob-{callId}.webm');
+    const aliceRecords = path.join(temp.dir, 'alice.webm');
+    const bobListens = start(bob, ['--json', 'listen', '--answer-calls', '--record', bobRecords]);
+    await until('bob to be online', () => bobListens.lines.some((e) => e.type === 'ready'));
+
+    const call = start(alice, ['--json', 'call', 'bob', '--video', '--send', BUILT_IN_CLIP, '--record', aliceRecords, '--duration', '4']);
+    const code = await call.exited;
+    expect(code, call.out.stderr).toBe(0);
+    const final = call.lines.at(-1)!;
+    expect(final).toMatchObject({ type: 'call', state: 'ended', endReason: 'hangup', peer: bob.userId, recording: aliceRecords });
+    expect(final.durationS).toBeGreaterThanOrEqual(3);
+    expect(call.lines.map((l) => l.state)).toEqual(expect.arrayContaining(['ringing', 'connecting', 'active', 'ended']));
+
+    await until('bob to see the hang-up', () => bobListens.lines.some((e) => e.type === 'call' && e.state === 'ended'));
+    const callId = final.callId as string;
+    expect(bobListens.lines.filter((e) => e.type === 'call' && e.callId === callId).map((e) => e.state)).toEqual(expect.arrayContaining(['ringing', 'connecting', 'active', 'ended']));
+    bobListens.child.kill('SIGTERM');
+    expect(await bobListens.exited).toBe(0);
+
+    const bobFile = bobRecords.replace('{callId}', callId);
+    expect(existsSync(bobFile)).toBe(true);
+    for (const file of [aliceRecords, bobFile]) {
+      const frames = await probeFrames(file);
+      expect(frames.video, `${file} video`).toBeGreaterThan(0);
+      expect(frames.audio, `${file} audio`).toBeGreaterThan(0);
+    }
+  }, LONG);
+
+  it('fails with a clear error when the contact is offline, and for bad options', async () => {
+    // Bob stopped listening: the invite cannot be delivered, so nothing rings.
+    const offline = start(alice, ['call', 'bob', '--ring-timeout', '2']);
+    expect(await offline.exited).not.toBe(0);
+    expect(offline.out.stderr).toMatch(/Could not ring bob/);
+
+    const bad = start(alice, ['call', 'bob', '--send', path.join(temp.dir, 'missing.webm')]);
+    expect(await bad.exited).not.toBe(0);
+    expect(bad.out.stderr).toMatch(/Cannot read the media file/);
+
+    const usage = start(alice, ['call', 'bob', '--duration', 'soon']);
+    expect(await usage.exited).toBe(2);
+    expect(usage.out.stderr).toMatch(/--duration expects a number of seconds/);
+  }, LONG);
+});

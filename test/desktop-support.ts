@@ -1,0 +1,111 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+
+/*
+ * Helpers for the desktop end-to-end tests: web host processes (`npm run start:web`'s entry),
+ * pages that record uncaught errors, screenshots that fail on an error overlay, onboarding.
+ */
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export const SHOTS = path.join(ROOT, 'artifacts', 'screenshots');
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+export const STEP = 120_000;
+
+export interface Host {
+  process: ChildProcess;
+  url: string;
+  stderr: string[];
+}
+
+/** Web hosts by profile name, and the page errors seen so far. */
+export class DesktopRig {
+  readonly hosts = new Map<string, Host>();
+  readonly pageErrors: string[] = [];
+
+  constructor(private readonly home: string, private readonly serverUrl: () => string) {}
+
+  startHost(profile: string): Promise<Host> {
+    const child = spawn(
+      path.join(ROOT, 'node_modules', '.bin', 'tsx'),
+      ['--tsconfig', 'host-electron/tsconfig.run.json', 'host-electron/src/node/start-web.ts', '--profile', profile, '--server', this.serverUrl()],
+      { cwd: ROOT, env: { ...process.env, DISCORDOPUS_HOME: this.home, HOME: this.home, DISCORDOPUS_PEER_LINKS: 'loopback' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    const stderr: string[] = [];
+    createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
+    return new Promise((resolve, reject) => {
+      child.once('exit', (code) => reject(new Error(`web host ${profile} exited with ${code}:\n${stderr.join('\n')}`)));
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        if (/^http:\/\/127\.0\.0\.1:\d+\/#token=[A-Za-z0-9_-]+$/.test(line)) {
+          const host = { process: child, url: line, stderr };
+          this.hosts.set(profile, host);
+          resolve(host);
+        }
+      });
+    });
+  }
+
+  async stopHost(profile: string): Promise<void> {
+    const host = this.hosts.get(profile);
+    if (!host) return;
+    this.hosts.delete(profile);
+    if (host.process.exitCode !== null) return;
+    const exited = new Promise((resolve) => host.process.once('exit', resolve));
+    host.process.kill('SIGTERM');
+    await exited;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const profile of [...this.hosts.keys()]) await this.stopHost(profile);
+  }
+
+  async openPage(context: BrowserContext, url: string): Promise<Page> {
+    const page = await context.newPage();
+    page.on('pageerror', (error) => this.pageErrors.push(`${page.url()}: ${error.message}`));
+    page.setDefaultTimeout(STEP);
+    await page.goto(url);
+    return page;
+  }
+
+  /** Writes a screenshot, after checking the screen shows no error overlay and no page error happened. */
+  async shot(page: Page, name: string): Promise<void> {
+    expect(await page.locator('vite-error-overlay').count(), `error overlay on ${name}`).toBe(0);
+    expect(this.pageErrors, `uncaught page errors before ${name}`).toEqual([]);
+    await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  }
+}
+
+export async function onboard(page: Page, name: string, passphrase: string): Promise<string> {
+  await page.locator('[data-screen=onboarding]').waitFor();
+  await page.getByLabel('Display name').fill(name);
+  await page.getByLabel('Passphrase', { exact: true }).fill(passphrase);
+  await page.getByLabel('Repeat passphrase').fill(passphrase);
+  await page.getByRole('button', { name: 'Create identity' }).last().click();
+  await page.locator('[data-screen=shell]').waitFor();
+  return (await page.getByTestId('my-user-id').textContent())!.trim();
+}
+
+export async function myContactCode(page: Page): Promise<string> {
+  await page.getByRole('button', { name: 'My code' }).click();
+  const code = page.getByTestId('my-contact-payload');
+  await expect.poll(() => code.inputValue()).toContain('key=');
+  return code.inputValue();
+}
+
+export async function addContact(page: Page, text: string, name: string): Promise<void> {
+  await page.getByLabel('User ID or pasted QR code').fill(text);
+  await page.getByLabel('Name (optional)').fill(name);
+  await page.getByRole('button', { name: 'Add contact' }).click();
+  await page.getByRole('option', { name: new RegExp(name) }).waitFor();
+}
+
+export async function unlock(page: Page, passphrase: string): Promise<void> {
+  await page.locator('[data-screen=unlock]').waitFor();
+  await page.getByLabel('Passphrase').fill(passphrase);
+  await page.getByRole('button', { name: 'Unlock' }).click();
+  await page.locator('[data-screen=shell]').waitFor();
+}
