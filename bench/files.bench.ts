@@ -22,6 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { RTCPeerConnection, type RTCDataChannel } from 'werift';
+import { TUNED_DATACHANNEL_CONFIG } from './datachannel-tuned-config.ts';
 import { SecureChannels, type UserId } from '@discordopus/sdk';
 import type { BenchOutput } from './run.ts';
 import type { FilesApi, Transfer } from '../plugins/files/src/index.ts';
@@ -67,7 +68,7 @@ function rssSampler(): { before: number; peak(): number; stop(): void } {
 async function childMain(role: string): Promise<void> {
   const send = (m: FromChild) => process.send!(m);
   process.on('uncaughtException', (e) => send({ t: 'error', message: String(e?.stack ?? e) }));
-  if (role === 'baseline') return baselineReceiver(send);
+  if (role === 'baseline' || role === 'baseline-tuned') return baselineReceiver(send, role === 'baseline-tuned');
   const temp = tempDir(`discordopus-bench-files-${role}-`);
   const client = await createClient({
     profileDir: path.join(temp.dir, 'profile'), passphrase: PASS, create: true, profileKdf: TEST_PROFILE_KDF,
@@ -145,8 +146,8 @@ function writeRandom(file: string, size: number): string {
 }
 
 /** The baseline's receiving end: a bare werift peer connection answering the parent's offer. */
-function baselineReceiver(send: (m: FromChild) => void): void {
-  const pc = new RTCPeerConnection(LOOPBACK as never);
+function baselineReceiver(send: (m: FromChild) => void, tuned: boolean): void {
+  const pc = new RTCPeerConnection((tuned ? { ...LOOPBACK, ...TUNED_DATACHANNEL_CONFIG } : LOOPBACK) as never);
   let pending: unknown[] | undefined = [];
   let total = Infinity;
   let bytes = 0;
@@ -216,10 +217,10 @@ class Child {
 }
 
 /** Bare data channel, this process sending to a child: same message size and high-water mark. */
-async function baseline(total: number): Promise<number> {
-  const child = Child.start('baseline');
+async function baseline(total: number, tuned: boolean): Promise<number> {
+  const child = Child.start(tuned ? 'baseline-tuned' : 'baseline');
   await child.next('ready');
-  const pc = new RTCPeerConnection(LOOPBACK as never);
+  const pc = new RTCPeerConnection((tuned ? { ...LOOPBACK, ...TUNED_DATACHANNEL_CONFIG } : LOOPBACK) as never);
   try {
     pc.onIceCandidate.subscribe((c) => c && child.send({ t: 'rtc-candidate', candidate: c.toJSON() }));
     child.proc.on('message', (m: FromChild) => {
@@ -264,7 +265,11 @@ export default async (out: BenchOutput) => {
   const mib = flag('--mib') ?? (quick ? 256 : 1024);
   const baselineMib = flag('--baseline-mib') ?? (quick ? 128 : 256);
 
-  const baselineMbPerS = await baseline(baselineMib * MiB);
+  // The baseline is the bare data channel with the settings the peer links use on loopback
+  // (the tuned werift patch); stock werift is printed too, for the before/after.
+  const stockMbPerS = await baseline(baselineMib * MiB, false);
+  out.line({ case: 'baseline-stock-werift', mib: baselineMib, message_bytes: FRAME_BYTES, mb_per_s: round1(stockMbPerS) });
+  const baselineMbPerS = await baseline(baselineMib * MiB, true);
   out.line({ case: 'baseline', mib: baselineMib, message_bytes: FRAME_BYTES, mb_per_s: round1(baselineMbPerS) });
 
   const server = await createSignalingServer({ logger: pino({ level: 'silent' }), processMetrics: false });
@@ -301,6 +306,7 @@ export default async (out: BenchOutput) => {
     out.summary({
       mb_per_s: round1(mbPerS),
       baseline_mb_per_s: round1(baselineMbPerS),
+      stock_werift_baseline_mb_per_s: round1(stockMbPerS),
       ratio: Math.round((mbPerS / baselineMbPerS) * 100) / 100,
       peak_rss_mb_sender: s.peakRssMb,
       peak_rss_mb_receiver: r.peakRssMb,

@@ -15,6 +15,7 @@ export { runMigrations } from './node/storage/migrations.ts';
 export { createClient, restoreClientFromBackup, KERNEL_MIGRATION_OWNER, KERNEL_TOPICS } from './node/client/create-client.ts';
 export type { ClientOptions, ClientProgress, ClientEvent, DiscordOpusClient } from './node/client/create-client.ts';
 export { peerLinksFromEnv, PEER_LINKS_ENV, STUN_ENV } from './node/client/create-client.ts';
+export { LOOPBACK_SCTP_TUNING } from './node/peer/peer-link.ts';
 export type { ClientPeerLinkOptions } from './node/client/create-client.ts';
 export { UnconnectedChannels } from './node/client/unconnected-channels.ts';
 

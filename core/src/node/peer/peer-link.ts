@@ -96,7 +96,7 @@ const MAX_STREAM_ID = 65_534;
  * throughput at 1/6-1/8 the CPU per MB). Only where both ends are werift and 16 KiB datagrams
  * surely pass: loopback (`loopbackOnly`). Never towards Chromium or across the internet.
  */
-const LOOPBACK_SCTP_TUNING = {
+export const LOOPBACK_SCTP_TUNING = {
   sctp: { maxPayloadSize: 16_356, sackCoalescing: true, maxBurst: 16, receiveWindow: 4 * 1024 * 1024 },
   iceUdpSocketBufferSize: SOCKET_BUFFER_BYTES,
 } as const;
