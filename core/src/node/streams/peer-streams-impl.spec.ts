@@ -301,7 +301,7 @@ describe('PeerStreams over peer links', () => {
     expect(resolved).toBe(n);
   }, 120_000);
 
-  it('streams 20 MiB with awaited writes in flat memory, intact', async () => {
+  it('streams 64 MiB with awaited writes in flat memory, intact', async () => {
     const { alice, bob } = pair();
     const accepted = nextStream(bob, 'test/bulk');
     const stream = await alice.streams.open(bob.id, 'test/bulk');
@@ -312,7 +312,7 @@ describe('PeerStreams over peer links', () => {
       received.update(d);
       bytes += d.length;
     });
-    const total = 20 * 1024 * 1024;
+    const total = 64 * 1024 * 1024;
     const chunk = stream.maxWriteBytes;
     const sent = createHash('sha256');
     const gc = exposeGc();
@@ -333,11 +333,12 @@ describe('PeerStreams over peer links', () => {
     expect(await ended).toBeUndefined();
     expect(bytes).toBe(total);
     expect(received.digest('hex')).toBe(sent.digest('hex'));
-    // What is in flight is bounded by the high-water mark (plus werift's SCTP window, both ends
-    // in this process), not by the 20 MiB written: a few MiB, with short peaks.
+    // What is in flight is bounded by the high-water mark plus werift's windows and socket
+    // buffers (4 MiB each with the loopback tuning, both ends in this process), not by the 64 MiB
+    // written: a few MiB on average, with short peaks that depend on when GC runs.
     const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
-    expect(Math.max(...samples)).toBeLessThan(16 * 1024 * 1024);
-    expect(mean).toBeLessThan(6 * 1024 * 1024);
+    expect(Math.max(...samples)).toBeLessThan(32 * 1024 * 1024);
+    expect(mean).toBeLessThan(8 * 1024 * 1024);
   }, 240_000);
 
   it('keeps a link with an open stream from closing when idle, and lets it close after', async () => {
