@@ -6,22 +6,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { UserId } from '@discordopus/sdk';
-import { createClient } from '../core/src/node/client/create-client.ts';
-import { firstPartyPlugins } from '../core/src/node/client/first-party-plugins.ts';
-import { TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles.ts';
+import { tempDir } from '../core/src/node/client/test-profiles.ts';
 import { BUILT_IN_CLIP } from '../plugins/calls/src/index.ts';
+import { befriendCliProfiles, CLI_BIN, makeCliProfile, type CliProfile } from './cli-profiles.ts';
 import { startServerProcess, type ServerProcess } from './server-support.ts';
 import { probeFrames } from './calls-support.ts';
 
-const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../core/bin/discordopus.js');
+const bin = CLI_BIN;
 const temp = tempDir('discordopus-calls-cli-');
 const PASS = 'calls cli passphrase';
 const LONG = 180_000;
 
-interface Profile { name: string; dir: string; userId: UserId }
+type Profile = CliProfile;
 
 let server: ServerProcess;
 let alice: Profile;
@@ -65,22 +62,9 @@ async function until(what: string, condition: () => boolean, timeoutMs = 120_000
   }
 }
 
-async function makeProfile(name: string): Promise<Profile> {
-  const dir = path.join(temp.dir, name);
-  const client = await createClient({ profileDir: dir, passphrase: PASS, create: true, profileKdf: TEST_PROFILE_KDF, displayName: name, plugins: firstPartyPlugins() });
-  const userId = client.identity.userId;
-  await client.close();
-  return { name, dir, userId };
-}
+const makeProfile = (name: string): Promise<Profile> => makeCliProfile(temp.dir, name, PASS);
 
-async function befriend(a: Profile, b: Profile): Promise<void> {
-  const client = await createClient({ profileDir: a.dir, passphrase: PASS });
-  try {
-    await client.contacts.add(b.userId, { name: b.name });
-  } finally {
-    await client.close();
-  }
-}
+const befriend = (a: Profile, b: Profile): Promise<void> => befriendCliProfiles(a, b, PASS);
 
 beforeAll(async () => {
   server = await startServerProcess();

@@ -8,27 +8,22 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, watch, writeSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { UserId } from '@discordopus/sdk';
 import { DEFAULT_CHUNK_BYTES, type FilesApi } from '../plugins/files/src/index.ts';
 import { createClient } from '../core/src/node/client/create-client.ts';
 import { firstPartyPlugins } from '../core/src/node/client/first-party-plugins.ts';
-import { TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles.ts';
+import { tempDir } from '../core/src/node/client/test-profiles.ts';
+import { befriendCliProfiles, CLI_BIN, makeCliProfile, type CliProfile } from './cli-profiles.ts';
 import { startServerProcess, type ServerProcess } from './server-support.ts';
 
-const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../core/bin/discordopus.js');
+const bin = CLI_BIN;
 const temp = tempDir('discordopus-files-cli-');
 const PASS = 'files cli passphrase';
 const LONG = 600_000;
 const C = DEFAULT_CHUNK_BYTES;
 const MiB = 1024 * 1024;
 
-interface Profile {
-  name: string;
-  dir: string;
-  userId: UserId;
-}
+type Profile = CliProfile;
 
 let server: ServerProcess;
 let alice: Profile;
@@ -135,22 +130,9 @@ class Listener {
   }
 }
 
-async function makeProfile(name: string): Promise<Profile> {
-  const dir = path.join(temp.dir, name);
-  const client = await createClient({ profileDir: dir, passphrase: PASS, create: true, profileKdf: TEST_PROFILE_KDF, displayName: name, plugins: firstPartyPlugins() });
-  const userId = client.identity.userId;
-  await client.close();
-  return { name, dir, userId };
-}
+const makeProfile = (name: string): Promise<Profile> => makeCliProfile(temp.dir, name, PASS);
 
-async function befriend(a: Profile, b: Profile): Promise<void> {
-  const client = await createClient({ profileDir: a.dir, passphrase: PASS });
-  try {
-    await client.contacts.add(b.userId, { name: b.name });
-  } finally {
-    await client.close();
-  }
-}
+const befriend = (a: Profile, b: Profile): Promise<void> => befriendCliProfiles(a, b, PASS);
 
 /** Opens a profile in this process (no server) to look at its transfers. */
 async function withFiles<T>(profile: Profile, fn: (api: FilesApi) => Promise<T>): Promise<T> {

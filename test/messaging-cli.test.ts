@@ -6,26 +6,21 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { UserId } from '@discordopus/sdk';
 import type { MessagingApi } from '../plugins/messaging/src/index.ts';
 import { createClient } from '../core/src/node/client/create-client.ts';
 import { createLogger } from '../core/src/node/kernel/kernel.ts';
 import { firstPartyPlugins } from '../core/src/node/client/first-party-plugins.ts';
-import { TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles.ts';
+import { tempDir } from '../core/src/node/client/test-profiles.ts';
+import { befriendCliProfiles, CLI_BIN, makeCliProfile, type CliProfile } from './cli-profiles.ts';
 import { startServerProcess, type ServerProcess } from './server-support.ts';
 
-const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../core/bin/discordopus.js');
+const bin = CLI_BIN;
 const temp = tempDir('discordopus-messaging-cli-');
 const PASS = 'messaging cli passphrase';
 const LONG = 180_000;
 
-interface Profile {
-  name: string;
-  dir: string;
-  userId: UserId;
-}
+type Profile = CliProfile;
 
 let server: ServerProcess;
 let alice: Profile;
@@ -163,13 +158,7 @@ function listenHuman(profile: Profile): { lines: string[]; until(what: string, m
   };
 }
 
-async function makeProfile(name: string): Promise<Profile> {
-  const dir = path.join(temp.dir, name);
-  const client = await createClient({ profileDir: dir, passphrase: PASS, create: true, profileKdf: TEST_PROFILE_KDF, displayName: name, plugins: firstPartyPlugins() });
-  const userId = client.identity.userId;
-  await client.close();
-  return { name, dir, userId };
-}
+const makeProfile = (name: string): Promise<Profile> => makeCliProfile(temp.dir, name, PASS);
 
 /** Opens a profile in this process (no server) to queue messages or read its history. */
 async function withMessaging<T>(profile: Profile, fn: (api: MessagingApi) => Promise<T>): Promise<T> {
@@ -181,14 +170,7 @@ async function withMessaging<T>(profile: Profile, fn: (api: MessagingApi) => Pro
   }
 }
 
-async function befriend(a: Profile, b: Profile): Promise<void> {
-  const client = await createClient({ profileDir: a.dir, passphrase: PASS });
-  try {
-    await client.contacts.add(b.userId, { name: b.name });
-  } finally {
-    await client.close();
-  }
-}
+const befriend = (a: Profile, b: Profile): Promise<void> => befriendCliProfiles(a, b, PASS);
 
 beforeAll(async () => {
   server = await startServerProcess();
