@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { WeriftMediaEngine, type CallView } from '../plugins/calls/src/index.ts';
 import { CallWorld, probeFrames, waitForCall, type CallPeer } from './calls-support.ts';
@@ -77,14 +77,16 @@ async function expectChromiumReceives(page: Page): Promise<void> {
     return f.frames >= 10 && f.samples >= 48_000;
   }, { timeout: STEP, interval: 250 }).toBe(true);
   // ...then two more seconds of audio, of which little is concealment (the start-up, before
-  // the first packets, is concealed by design and not counted).
+  // the first packets, is concealed by design and not counted). A werift sender paces its
+  // packets with Node timers, which a loaded 2-core machine delays: 11-16 % was concealed at
+  // load 14 here (the interop test allows the same 25 %); audio that does not flow is 100 %.
   const start = await chromiumFigures(page);
   let end = start;
   await expect.poll(async () => {
     end = await chromiumFigures(page);
     return end.samples - start.samples >= 96_000 && end.frames > start.frames;
   }, { timeout: STEP, interval: 250 }).toBe(true);
-  expect((end.concealed - start.concealed) / (end.samples - start.samples)).toBeLessThan(0.1);
+  expect((end.concealed - start.concealed) / (end.samples - start.samples)).toBeLessThan(0.25);
 }
 
 async function expectWeriftReceives(callId: string): Promise<void> {
@@ -96,11 +98,15 @@ async function expectRecordingDecodes(callId: string): Promise<void> {
   await bob.calls.whenIdle();
   const file = recordings.get(callId)!;
   // The recorder finishes the file after the call closes; wait for it to decode.
-  await expect.poll(async () => {
-    const frames = await probeFrames(file).catch((e) => ({ video: 0, audio: 0, e: String(e).slice(0, 300) }));
-    if (process.env.CALLS_DEBUG) console.log(file, JSON.stringify(frames));
+  let last: unknown;
+  const decodes = expect.poll(async () => {
+    last = await probeFrames(file).catch((e) => ({ video: 0, audio: 0, error: String(e).slice(0, 300) }));
+    const frames = last as { video: number; audio: number };
     return frames.video > 0 && frames.audio > 0;
   }, { timeout: STEP, interval: 500 }).toBe(true);
+  await decodes.catch((error: Error) => {
+    throw new Error(`The recording ${file} does not decode (last probe: ${JSON.stringify(last)})`, { cause: error });
+  });
 }
 
 /**
@@ -149,7 +155,7 @@ afterAll(async () => {
     console.log(JSON.stringify(bob?.changes.map((c) => [c.callId.slice(0, 6), c.state, c.endReason, c.error, c.engine])));
     console.log(host?.stderr.slice(-40).join('\n'));
     console.log(await alice?.locator('[data-testid=call-view]').getAttribute('data-call-state').catch(() => 'none'));
-    await alice?.screenshot({ path: '/tmp/callsdbg/fail.png' }).catch(() => undefined);
+    await alice?.screenshot({ path: '/tmp/callsdbg/fail.png', timeout: 5_000 }).catch(() => undefined);
   }
   await browser?.close();
   for (const h of [host, ...moreHosts]) {
@@ -161,7 +167,21 @@ afterAll(async () => {
   await world?.stop();
 }, 120_000);
 
-describe('desktop app (renderer engine) <-> headless client (werift engine)', () => {
+// Real Chromium, a web host and werift media share the 2 cores of the CI machine with another
+// test file: one retry keeps a scheduling stall in one attempt from failing the whole run. A
+// broken call path fails both attempts; each attempt places its own call.
+describe('desktop app (renderer engine) <-> headless client (werift engine)', { retry: 1 }, () => {
+  // A failed attempt may leave its call up: end it on both sides, so the retry can call.
+  afterEach(async ({ task }) => {
+    if (task.result?.state !== 'fail') return;
+    for (const view of bob.calls.calls()) {
+      if (view.state !== 'ended') await bob.calls.hangUp(view.callId).catch(() => undefined);
+    }
+    await bob.calls.whenIdle();
+    await alice.getByTestId('call-view').waitFor({ state: 'detached', timeout: 30_000 }).catch(() => undefined);
+    await alice.getByRole('alertdialog').waitFor({ state: 'detached', timeout: 30_000 }).catch(() => undefined);
+  });
+
   it('the app calls the headless client with video from the conversation header: audio and video both ways, then hangs up', async () => {
     const answered = new Promise<CallView>((resolve) => {
       const sub = bob.calls.onDidChange((view) => {

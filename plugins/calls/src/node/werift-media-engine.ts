@@ -10,6 +10,7 @@ import { AppError, DisposableCollection, Emitter, toDisposable, type Event } fro
 import type {
   CallQuality, IceCandidateInit, MediaEngine, MediaKind, MediaRole, MediaSession, MediaSessionOptions, MediaSessionState,
 } from '../common/media-engine.ts';
+import { ReceivedRtpCounter } from './received-rtp-counter.ts';
 import { VideoFrameCounter } from './video-frame-counter.ts';
 
 /** The built-in test clip (VP8 + Opus WebM, 3 s, made by test/fixtures/media/make-clip.sh). */
@@ -28,6 +29,8 @@ export interface WeriftMediaEngineOptions {
 const MAX_SOURCE_BYTES = 256 * 1024 * 1024;
 /** A peer's PLI/FIR restarts the clip at its first keyframe at most this often. */
 const KEYFRAME_REQUEST_INTERVAL_MS = 1_000;
+/** While a recording has had no keyframe yet, it asks the peer for one this often. */
+const RECORDING_KEYFRAME_RETRY_MS = 1_000;
 
 type Player = Awaited<ReturnType<typeof getUserMedia>>;
 
@@ -91,7 +94,7 @@ interface KindState {
   gate: MediaStreamTrack;
   muted: boolean;
   sentPackets: number;
-  received: { packets: number; bytes: number; lost: number; lastSeq?: number };
+  received: ReceivedRtpCounter;
 }
 
 class WeriftMediaSession implements MediaSession {
@@ -118,6 +121,7 @@ class WeriftMediaSession implements MediaSession {
   private readonly frames = new VideoFrameCounter();
   private keyframeRequests = 0;
   private recorder: MediaRecorder | undefined;
+  private recordingKeyframeTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly remoteTracks: MediaStreamTrack[] = [];
   private state: MediaSessionState = 'connecting';
   private closed = false;
@@ -225,8 +229,7 @@ class WeriftMediaSession implements MediaSession {
   async stats(): Promise<CallQuality> {
     const audio = this.kinds.get('audio');
     const video = this.kinds.get('video');
-    const lossOf = (k?: KindState) => (k && k.received.packets > 0 ? k.received.lost / (k.received.packets + k.received.lost) : 0);
-    const loss = Math.max(lossOf(audio), lossOf(video));
+    const loss = Math.max(audio?.received.lossFraction ?? 0, video?.received.lossFraction ?? 0);
     const flowing = (audio?.received.packets ?? 0) + (video?.received.packets ?? 0) > 0;
     return {
       level: this.state !== 'connected' || !flowing ? 'unknown' : loss < 0.02 ? 'good' : loss < 0.1 ? 'fair' : 'poor',
@@ -250,6 +253,7 @@ class WeriftMediaSession implements MediaSession {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.recordingKeyframeTimer);
     this.stopPlayer();
     this.subs.dispose();
     const recorder = this.recorder;
@@ -279,7 +283,7 @@ class WeriftMediaSession implements MediaSession {
     const gate = new MediaStreamTrack({ kind });
     transceiver.sender.registerTrack(gate);
     const state: KindState = {
-      transceiver, gate, muted: this.initialMuted.get(kind) ?? false, sentPackets: 0, received: { packets: 0, bytes: 0, lost: 0 },
+      transceiver, gate, muted: this.initialMuted.get(kind) ?? false, sentPackets: 0, received: new ReceivedRtpCounter(),
     };
     this.kinds.set(kind, state);
     if (kind === 'video') {
@@ -320,21 +324,13 @@ class WeriftMediaSession implements MediaSession {
   }
 
   private onRemoteTrack(track: MediaStreamTrack): void {
+    // A renegotiation announces the same tracks again: they are already counted and recorded.
+    if (this.remoteTracks.includes(track)) return;
     this.remoteTracks.push(track);
     const kind = track.kind as MediaKind;
     const frames = kind === 'video' ? this.frames : undefined;
     this.subs.push(subscribe(track.onReceiveRtp, (rtp) => {
-      const counts = this.kinds.get(kind)?.received;
-      if (counts) {
-        counts.packets++;
-        counts.bytes += rtp.payload.length;
-        const seq = rtp.header.sequenceNumber;
-        if (counts.lastSeq !== undefined) {
-          const gap = (seq - counts.lastSeq - 1 + 0x10000) & 0xffff;
-          if (gap > 0 && gap < 1000) counts.lost += gap;
-        }
-        counts.lastSeq = seq;
-      }
+      this.kinds.get(kind)?.received.push(rtp.header.sequenceNumber, rtp.payload.length);
       if (!this.recorder && this.recordPath) this.startRecorder();
       if (frames && frames.push(rtp) === 'need-keyframe') this.requestRemoteKeyframe(rtp.header.ssrc);
     }));
@@ -355,12 +351,25 @@ class WeriftMediaSession implements MediaSession {
     if (!this.recordPath || this.recorder || this.remoteTracks.length === 0 || this.remoteTracks.some((t) => !t.codec)) return;
     const recorder = new MediaRecorder({ path: this.recordPath, numOfTracks: this.remoteTracks.length, disableNtp: true, disableLipSync: true });
     recorder.onError.subscribe(() => undefined);
-    for (const track of this.remoteTracks) void recorder.addTrack(track);
+    // The recorder listens to the tracks once the last one is added and its file is ready.
+    const listening = Promise.all(this.remoteTracks.map((track) => recorder.addTrack(track)));
     this.recorder = recorder;
-    // Chromium sends VP8 keyframes only at the start and on request: a recording that starts
-    // later would hold no decodable video until the next one, so ask for it now.
     const video = this.remoteTracks.find((t) => t.kind === 'video');
-    if (video?.ssrc !== undefined) this.requestRemoteKeyframe(video.ssrc);
+    if (video?.ssrc === undefined) return;
+    const ssrc = video.ssrc;
+    // Chromium sends VP8 keyframes only at the start and on request, and ignores a request that
+    // comes within 300 ms of its last keyframe: a recording that missed the first one would hold
+    // no decodable video until the next, so ask now and again each second until one came.
+    this.requestRemoteKeyframe(ssrc);
+    void listening.then(() => {
+      const seen = this.frames.keyframes;
+      const ask = (): void => {
+        if (this.closed || this.recorder !== recorder || this.frames.keyframes > seen) return;
+        this.requestRemoteKeyframe(ssrc);
+        this.recordingKeyframeTimer = setTimeout(ask, RECORDING_KEYFRAME_RETRY_MS);
+      };
+      this.recordingKeyframeTimer = setTimeout(ask, RECORDING_KEYFRAME_RETRY_MS);
+    }, () => undefined);
   }
 
   /** Starts (or restarts, for a keyframe) the clip from its beginning. */
