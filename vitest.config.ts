@@ -12,6 +12,7 @@ export default defineConfig({
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 60_000,
+    globalSetup: ['./test/support/build-renderer.ts'],
     reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });

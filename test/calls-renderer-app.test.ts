@@ -1,13 +1,11 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { WeriftMediaEngine, type CallView } from '../plugins/calls/src/index.ts';
 import { CallWorld, probeFrames, waitForCall, type CallPeer } from './calls-support.ts';
 import { CHROMIUM, CHROMIUM_MEDIA_ARGS } from './calls-renderer-support.ts';
+import { addContact, DesktopRig, onboard, SHOTS } from './desktop-support.ts';
 
 /*
  * The desktop app (web mode: its renderer in Debian's Chromium with fake camera and microphone,
@@ -18,50 +16,13 @@ import { CHROMIUM, CHROMIUM_MEDIA_ARGS } from './calls-renderer-support.ts';
  * received audio that is mostly not concealment; the headless side's recording decodes.
  */
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SHOTS = path.join(ROOT, 'artifacts', 'screenshots');
 const STEP = Number(process.env.CALLS_STEP ?? 120_000);
 
 let world: CallWorld;
 let browser: Browser;
 let bob: CallPeer;
-let host: { process: ChildProcess; url: string; stderr: string[] } | undefined;
-const moreHosts: { process: ChildProcess }[] = [];
-const pageErrors: string[] = [];
+let rig: DesktopRig;
 const recordings = new Map<string, string>();
-
-function startHost(profile: string): Promise<{ process: ChildProcess; url: string; stderr: string[] }> {
-  const child = spawn(
-    path.join(ROOT, 'node_modules', '.bin', 'tsx'),
-    ['--tsconfig', 'host-electron/tsconfig.run.json', 'host-electron/src/node/start-web.ts', '--profile', profile, '--server', world.relay.url],
-    { cwd: ROOT, env: { ...process.env, DISCORDOPUS_HOME: world.file('home'), DISCORDOPUS_PEER_LINKS: 'loopback' }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const stderr: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`web host ${profile} exited with ${code}:\n${stderr.join('\n')}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      if (/^http:\/\/127\.0\.0\.1:\d+\/#token=[A-Za-z0-9_-]+$/.test(line)) resolve({ process: child, url: line, stderr });
-    });
-  });
-}
-
-async function onboard(page: Page, name: string, passphrase: string): Promise<string> {
-  await page.locator('[data-screen=onboarding]').waitFor();
-  await page.getByLabel('Display name').fill(name);
-  await page.getByLabel('Passphrase', { exact: true }).fill(passphrase);
-  await page.getByLabel('Repeat passphrase').fill(passphrase);
-  await page.getByRole('button', { name: 'Create identity' }).last().click();
-  await page.locator('[data-screen=shell]').waitFor();
-  return (await page.getByTestId('my-user-id').textContent())!.trim();
-}
-
-async function addContact(page: Page, userId: string, name: string): Promise<void> {
-  await page.getByLabel('User ID or pasted QR code').fill(userId);
-  await page.getByLabel('Name (optional)').fill(name);
-  await page.getByRole('button', { name: 'Add contact' }).click();
-  await page.getByRole('option', { name: new RegExp(name) }).waitFor();
-}
 
 /** Figures of Chromium's getStats as the call view's quality badge shows them. */
 async function chromiumFigures(page: Page): Promise<{ frames: number; samples: number; concealed: number }> {
@@ -138,14 +99,12 @@ beforeAll(async () => {
       },
     }),
   });
-  host = await startHost('alice');
+  rig = new DesktopRig(world.file('home'), () => world.relay.url);
+  const host = await rig.startHost('alice');
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_MEDIA_ARGS });
   const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-  alice = await context.newPage();
-  alice.setDefaultTimeout(STEP);
-  alice.on('pageerror', (error) => pageErrors.push(error.message));
-  await alice.goto(host.url);
-  aliceId = await onboard(alice, 'Alice', 'alice correct horse battery');
+  alice = await rig.openPage(context, host.url);
+  aliceId = await onboard(alice, 'Alice', 'alice correct horse battery', host);
   await addContact(alice, bob.id, 'Bob');
   await bob.client.contacts.add(aliceId as never, { name: 'Alice' });
 }, 300_000);
@@ -153,17 +112,12 @@ beforeAll(async () => {
 afterAll(async () => {
   if (process.env.CALLS_DEBUG) {
     console.log(JSON.stringify(bob?.changes.map((c) => [c.callId.slice(0, 6), c.state, c.endReason, c.error, c.engine])));
-    console.log(host?.stderr.slice(-40).join('\n'));
+    console.log(rig?.hosts.get('alice')?.stderr.slice(-40).join('\n'));
     console.log(await alice?.locator('[data-testid=call-view]').getAttribute('data-call-state').catch(() => 'none'));
     await alice?.screenshot({ path: '/tmp/callsdbg/fail.png', timeout: 5_000 }).catch(() => undefined);
   }
   await browser?.close();
-  for (const h of [host, ...moreHosts]) {
-    if (!h || h.process.exitCode !== null) continue;
-    const exited = new Promise((resolve) => h.process.once('exit', resolve));
-    h.process.kill('SIGTERM');
-    await exited;
-  }
+  await rig?.stopAll();
   await world?.stop();
 }, 120_000);
 
@@ -204,7 +158,7 @@ describe('desktop app (renderer engine) <-> headless client (werift engine)', { 
     await waitForCall(bob, (v) => v.callId === call.callId && v.state === 'ended', 'the hang-up');
     await alice.getByTestId('call-view').waitFor({ state: 'detached' });
     await expectRecordingDecodes(call.callId);
-    expect(pageErrors).toEqual([]);
+    expect(rig.pageErrors).toEqual([]);
   }, 300_000);
 
   it('the headless client calls the app, which rings and accepts with video: audio and video both ways', async () => {
@@ -226,20 +180,16 @@ describe('desktop app (renderer engine) <-> headless client (werift engine)', { 
     await bob.calls.hangUp(placed.callId);
     await alice.getByTestId('call-view').waitFor({ state: 'detached' });
     await expectRecordingDecodes(placed.callId);
-    expect(pageErrors).toEqual([]);
+    expect(rig.pageErrors).toEqual([]);
   }, 300_000);
 });
 
 describe('two desktop apps (renderer engine on both sides)', () => {
   it('call each other through the app: ring, accept with video, media both ways, mute, hang up', async () => {
-    const carolHost = await startHost('carol');
-    moreHosts.push(carolHost);
+    const carolHost = await rig.startHost('carol');
     const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-    const carol = await context.newPage();
-    carol.setDefaultTimeout(STEP);
-    carol.on('pageerror', (error) => pageErrors.push(error.message));
-    await carol.goto(carolHost.url);
-    const carolId = await onboard(carol, 'Carol', 'carol staple lantern orchard');
+    const carol = await rig.openPage(context, carolHost.url);
+    const carolId = await onboard(carol, 'Carol', 'carol staple lantern orchard', carolHost);
     await addContact(carol, aliceId, 'Alice');
     await alice.getByRole('button', { name: 'Contacts' }).click();
     await addContact(alice, carolId, 'Carol');
@@ -272,6 +222,6 @@ describe('two desktop apps (renderer engine on both sides)', () => {
     await aliceControls.getByRole('button', { name: 'Hang up' }).click();
     await alice.getByTestId('call-view').waitFor({ state: 'detached' });
     await carol.getByTestId('call-view').waitFor({ state: 'detached' });
-    expect(pageErrors).toEqual([]);
+    expect(rig.pageErrors).toEqual([]);
   }, 400_000);
 });

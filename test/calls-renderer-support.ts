@@ -6,6 +6,7 @@ import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { RTCPeerConnection, RTCRtpCodecParameters, type MediaStreamTrack, type RTCRtpTransceiver } from 'werift';
 import { getUserMedia, MediaRecorder } from 'werift/nonstandard';
+import { CHROMIUM, CHROMIUM_ARGS } from './desktop-support.ts';
 
 /*
  * Shared parts of the renderer-engine interop tests: a werift peer in the test process (sends a
@@ -17,9 +18,9 @@ import { getUserMedia, MediaRecorder } from 'werift/nonstandard';
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export { CHROMIUM };
 export const CHROMIUM_MEDIA_ARGS = [
-  '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ...CHROMIUM_ARGS,
   '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
   '--allow-loopback-in-peer-connection', '--disable-features=WebRtcHideLocalIpsWithMdns',
   '--autoplay-policy=no-user-gesture-required',

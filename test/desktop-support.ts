@@ -29,10 +29,11 @@ export class DesktopRig {
 
   constructor(private readonly home: string, private readonly serverUrl: () => string) {}
 
-  startHost(profile: string): Promise<Host> {
+  /** Starts a web host for a profile; `args` go to start-web after the profile and server. */
+  startHost(profile: string, args: string[] = []): Promise<Host> {
     const child = spawn(
       path.join(ROOT, 'node_modules', '.bin', 'tsx'),
-      ['--tsconfig', 'host-electron/tsconfig.run.json', 'host-electron/src/node/start-web.ts', '--profile', profile, '--server', this.serverUrl()],
+      ['--tsconfig', 'host-electron/tsconfig.run.json', 'host-electron/src/node/start-web.ts', '--profile', profile, '--server', this.serverUrl(), ...args],
       { cwd: ROOT, env: { ...process.env, DISCORDOPUS_HOME: this.home, HOME: this.home, DISCORDOPUS_PEER_LINKS: 'loopback' }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     const stderr: string[] = [];
@@ -40,6 +41,7 @@ export class DesktopRig {
     return new Promise((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`web host ${profile} exited with ${code}:\n${stderr.join('\n')}`)));
       createInterface({ input: child.stdout! }).on('line', (line) => {
+        // The address is printed alone on its line.
         if (/^http:\/\/127\.0\.0\.1:\d+\/#token=[A-Za-z0-9_-]+$/.test(line)) {
           const host = { process: child, url: line, stderr };
           this.hosts.set(profile, host);
@@ -79,13 +81,17 @@ export class DesktopRig {
   }
 }
 
-export async function onboard(page: Page, name: string, passphrase: string): Promise<string> {
+/** Creates an identity on the first-run screen; returns the user ID the shell shows. */
+export async function onboard(page: Page, name: string, passphrase: string, host?: Host): Promise<string> {
   await page.locator('[data-screen=onboarding]').waitFor();
   await page.getByLabel('Display name').fill(name);
   await page.getByLabel('Passphrase', { exact: true }).fill(passphrase);
   await page.getByLabel('Repeat passphrase').fill(passphrase);
   await page.getByRole('button', { name: 'Create identity' }).last().click();
-  await page.locator('[data-screen=shell]').waitFor();
+  await page.locator('[data-screen=shell]').waitFor().catch(async (error: Error) => {
+    const shown = await page.locator('body').innerText({ timeout: 5_000 }).catch(() => '?');
+    throw new Error(`Onboarding did not reach the shell. The page shows:\n${shown.slice(0, 1000)}\nHost log:\n${host?.stderr.slice(-20).join('\n') ?? '(not given)'}`, { cause: error });
+  });
   return (await page.getByTestId('my-user-id').textContent())!.trim();
 }
 

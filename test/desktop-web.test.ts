@@ -1,14 +1,12 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import pino from 'pino';
 import { createSignalingServer, type SignalingServer } from '@discordopus/server';
 import { userIdFromPublicKey } from '@discordopus/sdk';
+import { addContact, CHROMIUM, CHROMIUM_ARGS, DesktopRig, myContactCode, onboard, SHOTS } from './desktop-support.ts';
 
 /*
  * End to end: the desktop renderer in Debian's Chromium, each user with their own web host
@@ -17,98 +15,23 @@ import { userIdFromPublicKey } from '@discordopus/sdk';
  * page error fails the test.
  */
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const SHOTS = path.join(ROOT, 'artifacts', 'screenshots');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const PASS_ALICE = 'alice correct horse battery';
 const PASS_BOB = 'bob staple lantern orchard';
-const STEP = 120_000;
-
-interface Host {
-  process: ChildProcess;
-  url: string;
-  stderr: string[];
-}
 
 let home: string;
 let signaling: SignalingServer;
 let browser: Browser;
-const hosts = new Map<string, Host>();
-const pageErrors: string[] = [];
+let rig: DesktopRig;
+const startHost = (profile: string) => rig.startHost(profile, ['--plugin-dir', 'host-electron/test-fixtures/plugins']);
+const openPage = (context: BrowserContext, url: string) => rig.openPage(context, url);
+const shot = (page: Page, name: string) => rig.shot(page, name);
 
-function startHost(profile: string): Promise<Host> {
-  const child = spawn(
-    path.join(ROOT, 'node_modules', '.bin', 'tsx'),
-    [
-      '--tsconfig', 'host-electron/tsconfig.run.json', 'host-electron/src/node/start-web.ts',
-      '--profile', profile, '--server', signaling.url, '--plugin-dir', 'host-electron/test-fixtures/plugins',
-    ],
-    { cwd: ROOT, env: { ...process.env, DISCORDOPUS_HOME: home, DISCORDOPUS_PEER_LINKS: 'loopback' }, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const stderr: string[] = [];
-  createInterface({ input: child.stderr! }).on('line', (line) => stderr.push(line));
-  return new Promise((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`web host ${profile} exited with ${code}:\n${stderr.join('\n')}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      // The address is printed alone on its line.
-      if (/^http:\/\/127\.0\.0\.1:\d+\/#token=[A-Za-z0-9_-]+$/.test(line)) {
-        const host = { process: child, url: line, stderr };
-        hosts.set(profile, host);
-        resolve(host);
-      }
-    });
-  });
-}
-
-async function stopHost(profile: string): Promise<void> {
-  const host = hosts.get(profile);
-  if (!host) return;
-  hosts.delete(profile);
-  if (host.process.exitCode !== null) return;
-  const exited = new Promise((resolve) => host.process.once('exit', resolve));
-  host.process.kill('SIGTERM');
-  await exited;
-}
-
-async function openPage(context: BrowserContext, url: string): Promise<Page> {
-  const page = await context.newPage();
-  page.on('pageerror', (error) => pageErrors.push(`${page.url()}: ${error.message}`));
-  page.setDefaultTimeout(STEP);
-  await page.goto(url);
-  return page;
-}
-
-/** Writes a screenshot, after checking the screen shows no error overlay and no page error happened. */
-async function shot(page: Page, name: string): Promise<void> {
-  expect(await page.locator('vite-error-overlay').count(), `error overlay on ${name}`).toBe(0);
-  expect(pageErrors, `uncaught page errors before ${name}`).toEqual([]);
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-async function onboard(page: Page, name: string, passphrase: string): Promise<string> {
+/** Onboarding, after checking the strength meter rates a short passphrase "very weak". */
+async function onboardChecked(page: Page, name: string, passphrase: string): Promise<string> {
   await page.locator('[data-screen=onboarding]').waitFor();
-  await page.getByLabel('Display name').fill(name);
   await page.getByLabel('Passphrase', { exact: true }).fill('abc');
   await expect.poll(() => page.getByTestId('strength-label').textContent()).toContain('very weak');
-  await page.getByLabel('Passphrase', { exact: true }).fill(passphrase);
-  await page.getByLabel('Repeat passphrase').fill(passphrase);
-  await page.getByRole('button', { name: 'Create identity' }).last().click();
-  await page.locator('[data-screen=shell]').waitFor();
-  return (await page.getByTestId('my-user-id').textContent())!.trim();
-}
-
-async function myContactCode(page: Page): Promise<string> {
-  await page.getByRole('button', { name: 'My code' }).click();
-  const code = page.getByTestId('my-contact-payload');
-  await expect.poll(() => code.inputValue()).toContain('key=');
-  return code.inputValue();
-}
-
-async function addContact(page: Page, text: string, name: string): Promise<void> {
-  await page.getByLabel('User ID or pasted QR code').fill(text);
-  await page.getByLabel('Name (optional)').fill(name);
-  await page.getByRole('button', { name: 'Add contact' }).click();
-  await page.getByRole('option', { name: new RegExp(name) }).waitFor();
+  return onboard(page, name, passphrase);
 }
 
 async function safetyDigits(page: Page, contactName: string): Promise<string> {
@@ -121,18 +44,19 @@ async function safetyDigits(page: Page, contactName: string): Promise<string> {
 
 beforeAll(async () => {
   home = await mkdtemp(path.join(os.tmpdir(), 'desktop-web-'));
+  rig = new DesktopRig(home, () => signaling.url);
   await mkdir(SHOTS, { recursive: true });
   signaling = await createSignalingServer({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), processMetrics: false });
   browser = await chromium.launch({
     executablePath: CHROMIUM,
     headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: CHROMIUM_ARGS,
   });
 }, 120_000);
 
 afterAll(async () => {
   await browser?.close();
-  for (const profile of [...hosts.keys()]) await stopHost(profile);
+  await rig?.stopAll();
   await signaling?.close();
   await rm(home, { recursive: true, force: true });
 }, 120_000);
@@ -148,9 +72,9 @@ describe('desktop renderer in Chromium against two web hosts', () => {
     let alice = await openPage(aliceContext, aliceHost.url);
     await alice.locator('[data-screen=onboarding]').waitFor();
     await shot(alice, '01-onboarding');
-    const aliceId = await onboard(alice, 'Alice', PASS_ALICE);
-    const bob = await openPage(bobContext, hosts.get('bob')!.url);
-    const bobId = await onboard(bob, 'Bob', PASS_BOB);
+    const aliceId = await onboardChecked(alice, 'Alice', PASS_ALICE);
+    const bob = await openPage(bobContext, rig.hosts.get('bob')!.url);
+    const bobId = await onboardChecked(bob, 'Bob', PASS_BOB);
     expect(aliceId).toMatch(/^do1[a-z0-9]{32}$/);
     expect(bobId).not.toBe(aliceId);
     await shot(alice, '02-contacts-empty');
@@ -228,7 +152,7 @@ describe('desktop renderer in Chromium against two web hosts', () => {
     await shot(alice, '09-unlock-wrong-passphrase');
 
     // Restart Alice's host: a new address (new token); her contacts are still there after unlocking.
-    await stopHost('alice');
+    await rig.stopHost('alice');
     await alice.getByText('The connection to the app host was lost').waitFor();
     await bob.getByRole('option', { name: /Alice/ }).getByRole('img', { name: 'Offline' }).waitFor();
     const restarted = await startHost('alice');
@@ -246,6 +170,6 @@ describe('desktop renderer in Chromium against two web hosts', () => {
     expect(await alice.getByRole('option', { name: /Bob/ }).getByLabel('Verified').count()).toBe(1);
     expect(await safetyDigits(alice, 'Bob')).toBe(aliceSees);
     await shot(alice, '10-after-restart');
-    expect(pageErrors).toEqual([]);
+    expect(rig.pageErrors).toEqual([]);
   }, 600_000);
 });

@@ -19,6 +19,17 @@ export interface HostSettings {
   notifications: boolean;
   /** Notifications say only that a message came (and from whom), never its text. */
   hideNotificationText: boolean;
+  /**
+   * Devices calls start with (ids from the browser's enumerateDevices); a missing one means the
+   * system default. A device that is gone when a call starts is replaced by the default, with a notice.
+   */
+  callDevices: CallDevices;
+}
+
+export interface CallDevices {
+  audioInput?: string;
+  videoInput?: string;
+  audioOutput?: string;
 }
 
 export interface TurnServer {
@@ -35,6 +46,7 @@ export const DEFAULT_HOST_SETTINGS: HostSettings = {
   theme: 'dark',
   notifications: true,
   hideNotificationText: false,
+  callDevices: {},
 };
 
 const serverUrl = z
@@ -54,6 +66,10 @@ const turnServer = z.strictObject({
   credential: z.string().min(1, 'is needed for a TURN server').max(200),
 });
 
+// Chromium's ids are 64 hex digits or words like "default"; Firefox's are base64. No spaces, no control characters.
+const deviceId = z.string().max(256).regex(/^[\x21-\x7e]+$/, 'must be a device id as the browser lists it');
+const callDevices = z.strictObject({ audioInput: deviceId.optional(), videoInput: deviceId.optional(), audioOutput: deviceId.optional() });
+
 /** Schema of a partial update; unknown keys are refused. */
 export const hostSettingsPatchSchema = z.strictObject({
   serverUrl: serverUrl.optional(),
@@ -62,6 +78,7 @@ export const hostSettingsPatchSchema = z.strictObject({
   theme: z.enum(['dark', 'light']).optional(),
   notifications: z.boolean().optional(),
   hideNotificationText: z.boolean().optional(),
+  callDevices: callDevices.optional(),
 });
 
 export type HostSettingsPatch = z.infer<typeof hostSettingsPatchSchema>;

@@ -28,10 +28,26 @@ describe('HostSettingsStore', () => {
     [{ theme: 'pink' }, 'theme'],
     [{ notifications: 'yes' }, 'notifications'],
     [{ unknown: 1 }, 'settings'],
+    [{ callDevices: { audioInput: 'has space' } }, 'callDevices.audioInput'],
+    [{ callDevices: { videoInput: '' } }, 'callDevices.videoInput'],
+    [{ callDevices: { audioOutput: 'x'.repeat(257) } }, 'callDevices.audioOutput'],
+    [{ callDevices: { speaker: 'default' } }, 'callDevices'],
+    [{ callDevices: 'default' }, 'callDevices'],
   ])('refuses %j with settings/invalid naming the field', async (patch, field) => {
     const store = new HostSettingsStore(dir);
     await expect(store.update(patch)).rejects.toMatchObject({ code: 'settings/invalid', message: expect.stringContaining(field) });
     expect(await store.read()).toEqual(DEFAULT_HOST_SETTINGS);
+  });
+
+  it('keeps the default call devices, and replaces them as a whole', async () => {
+    const store = new HostSettingsStore(dir);
+    expect((await store.read()).callDevices).toEqual({});
+    const chromiumId = '26580af3c6309117b9b425a3862b7ec8982463278f648b0c9453e2e1c3d997ae';
+    await store.update({ callDevices: { audioInput: 'default', videoInput: chromiumId, audioOutput: 'communications' } });
+    expect((await new HostSettingsStore(dir).read()).callDevices).toEqual({ audioInput: 'default', videoInput: chromiumId, audioOutput: 'communications' });
+    // Back to the system default for the microphone and speaker: those keys are simply absent.
+    await store.update({ callDevices: { videoInput: chromiumId } });
+    expect((await new HostSettingsStore(dir).read()).callDevices).toEqual({ videoInput: chromiumId });
   });
 
   it('keeps the valid keys of a damaged or hand-edited file', async () => {

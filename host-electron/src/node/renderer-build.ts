@@ -7,7 +7,9 @@ import { fileURLToPath } from 'node:url';
 export const HOST_ROOT = fileURLToPath(new URL('../..', import.meta.url));
 /** Where the renderer build lives; the web host serves it and Electron loads it. */
 export const RENDERER_DIST = path.join(HOST_ROOT, 'dist', 'renderer');
-const SOURCES = [path.join(HOST_ROOT, 'src', 'renderer'), path.join(HOST_ROOT, 'src', 'common'), path.join(HOST_ROOT, 'vite.config.ts')];
+// The plugins' renderer parts are bundled in too (the calls engine and its device lists).
+const PLUGIN_RENDERER_SOURCES = ['calls'].flatMap((plugin) => ['renderer', 'common'].map((dir) => path.join(HOST_ROOT, '..', 'plugins', plugin, 'src', dir)));
+const SOURCES = [path.join(HOST_ROOT, 'src', 'renderer'), path.join(HOST_ROOT, 'src', 'common'), path.join(HOST_ROOT, 'vite.config.ts'), ...PLUGIN_RENDERER_SOURCES];
 
 /** True when the build is missing or older than any renderer source. */
 export async function rendererBuildIsStale(): Promise<boolean> {
@@ -29,8 +31,20 @@ export async function ensureRendererBuilt(options: { force?: boolean; log?: (lin
   const { build } = await import('vite');
   const temp = `${RENDERER_DIST}.tmp-${process.pid}`;
   await build({ configFile: path.join(HOST_ROOT, 'vite.config.ts'), build: { outDir: temp, emptyOutDir: true }, logLevel: 'warn' });
-  await rm(RENDERER_DIST, { recursive: true, force: true });
-  await rename(temp, RENDERER_DIST);
+  // Two renames (old out of the way, new into place) leave a gap of microseconds where a
+  // recursive delete first would leave a host serving nothing for as long as the delete takes.
+  const old = `${RENDERER_DIST}.old-${process.pid}`;
+  await rename(RENDERER_DIST, old).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
+  try {
+    await rename(temp, RENDERER_DIST);
+  } catch (error) {
+    // Another process put its fresh build in place between our two renames: serve that one.
+    if ((error as NodeJS.ErrnoException).code !== 'ENOTEMPTY' && (error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    await rm(temp, { recursive: true, force: true });
+  }
+  await rm(old, { recursive: true, force: true });
   return RENDERER_DIST;
 }
 

@@ -3,6 +3,7 @@ import type { Disposable } from '@discordopus/sdk';
 import { attachRendererEngine, RendererMediaEngine, type LocalMediaState, type RendererMediaSession } from '@discordopus/plugin-calls/renderer';
 import { useBridge } from '../bridge/use-bridge.ts';
 import { errorText } from './error-text.ts';
+import { useClientApi } from './use-client-api.ts';
 
 /** Lets a test or another host give the window its engine; by default each overlay makes one. */
 export const CallEngineKey: InjectionKey<RendererMediaEngine> = Symbol('RendererMediaEngine');
@@ -14,7 +15,9 @@ export const CallEngineKey: InjectionKey<RendererMediaEngine> = Symbol('Renderer
  */
 export function useCallEngine() {
   const bridge = useBridge();
-  const engine = inject(CallEngineKey, undefined) ?? new RendererMediaEngine();
+  const api = useClientApi();
+  // Each call starts with the devices chosen in Settings as they are at that moment.
+  const engine = inject(CallEngineKey, undefined) ?? new RendererMediaEngine({ devices: async () => (await api.hostSettings()).callDevices });
   const attached = ref(false);
   const error = ref<string | undefined>();
   let handle: Disposable | undefined;

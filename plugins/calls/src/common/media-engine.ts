@@ -87,6 +87,9 @@ export interface MediaDevicesSelection {
   audioOutput?: string;
 }
 
+/** One kind of device in a {@link MediaDevicesSelection}. */
+export type MediaDeviceSlot = keyof MediaDevicesSelection;
+
 /**
  * One call's media. Every method may reject with an Error whose message says what failed; the
  * plugin ends the call (`calls/media-failed`) when setting up fails.

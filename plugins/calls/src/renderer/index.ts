@@ -4,5 +4,6 @@
  * bridge (host-electron/src/node/calls-engine-relay.ts).
  */
 export * from './call-quality.ts';
+export * from './media-devices.ts';
 export * from './renderer-media-session.ts';
 export * from './renderer-media-engine.ts';

@@ -1,7 +1,7 @@
 import { Emitter, type Disposable, type Event } from '@discordopus/sdk';
 import { CALLS_RPC } from '../common/calls-api.ts';
 import { serveMediaEngine } from '../common/engine-bridge.ts';
-import type { EngineBridgeRequest, MediaEngine, MediaSessionOptions } from '../common/media-engine.ts';
+import type { EngineBridgeRequest, MediaDevicesSelection, MediaEngine, MediaSessionOptions } from '../common/media-engine.ts';
 import { RendererMediaSession } from './renderer-media-session.ts';
 
 /*
@@ -10,12 +10,22 @@ import { RendererMediaSession } from './renderer-media-session.ts';
  * and remote streams.
  */
 
+export interface RendererMediaEngineOptions {
+  /**
+   * The user's preferred devices, asked for at the start of each call (so a change in the
+   * settings applies to the next call). A failure or a device that is gone never fails the call.
+   */
+  devices?: () => MediaDevicesSelection | undefined | Promise<MediaDevicesSelection | undefined>;
+}
+
 export class RendererMediaEngine implements MediaEngine {
   readonly name = 'renderer';
   private readonly sessions = new Map<string, RendererMediaSession>();
   private readonly changeEmitter = new Emitter<string>();
   /** A session was created or closed (the call id). */
   readonly onDidChangeSessions: Event<string> = this.changeEmitter.event;
+
+  constructor(private readonly engineOptions: RendererMediaEngineOptions = {}) {}
 
   async createSession(options: MediaSessionOptions): Promise<RendererMediaSession> {
     const session = await RendererMediaSession.create({
@@ -24,6 +34,7 @@ export class RendererMediaEngine implements MediaEngine {
       audio: options.audio,
       video: options.video,
       iceServers: options.iceServers,
+      devices: await this.preferredDevices(),
     });
     this.sessions.get(options.callId)?.close();
     this.sessions.set(options.callId, session);
@@ -35,6 +46,22 @@ export class RendererMediaEngine implements MediaEngine {
     });
     this.changeEmitter.fire(options.callId);
     return session;
+  }
+
+  private async preferredDevices(): Promise<MediaDevicesSelection | undefined> {
+    try {
+      const devices = await this.engineOptions.devices?.();
+      if (!devices || typeof devices !== 'object') return undefined;
+      const clean: MediaDevicesSelection = {};
+      for (const slot of ['audioInput', 'videoInput', 'audioOutput'] as const) {
+        const id = devices[slot];
+        if (typeof id === 'string' && id !== '') clean[slot] = id;
+      }
+      return clean;
+    } catch {
+      // Settings unreadable: the system defaults, as with no preference.
+      return undefined;
+    }
   }
 
   session(callId: string): RendererMediaSession | undefined {

@@ -1,8 +1,9 @@
 import { AppError, Emitter, type Event } from '@discordopus/sdk';
 import type {
-  CallQuality, IceCandidateInit, IceServerConfig, MediaDevicesSelection, MediaKind, MediaRole, MediaSession, MediaSessionState,
+  CallQuality, IceCandidateInit, IceServerConfig, MediaDeviceSlot, MediaDevicesSelection, MediaKind, MediaRole, MediaSession, MediaSessionState,
 } from '../common/media-engine.ts';
 import { callQualityFromStats, type QualityCounters } from './call-quality.ts';
+import { describeMediaDevices, missingDevices, type MediaDeviceOption } from './media-devices.ts';
 
 /*
  * The renderer media engine's session: Chromium's own WebRTC (capture, echo cancellation, codecs,
@@ -22,6 +23,10 @@ export interface RendererSessionOptions {
   audio: boolean;
   video: boolean;
   iceServers: IceServerConfig[];
+  /**
+   * Preferred devices (the user's defaults). One that is not connected any more is replaced by
+   * the system default and listed in `LocalMediaState.unavailableDevices`: never a failed call.
+   */
   devices?: MediaDevicesSelection;
 }
 
@@ -31,7 +36,10 @@ export interface LocalMediaState {
   videoMuted: boolean;
   cameraOn: boolean;
   screenSharing: boolean;
+  /** The devices in use (the capture's own device ids once captured) and the chosen speaker. */
   devices: MediaDevicesSelection;
+  /** Preferred devices that were not found, so the system default is used instead (for a notice). */
+  unavailableDevices: MediaDeviceSlot[];
 }
 
 /** Raw receive figures for tests and diagnostics. */
@@ -75,12 +83,23 @@ export class RendererMediaSession implements MediaSession {
   private readonly remoteTrackEmitter = new Emitter<MediaStreamTrack>();
   readonly onRemoteTrack: Event<MediaStreamTrack> = this.remoteTrackEmitter.event;
 
-  private constructor(private readonly options: RendererSessionOptions, audioTrack: MediaStreamTrack | undefined, cameraTrack: MediaStreamTrack | undefined) {
+  private constructor(
+    private readonly options: RendererSessionOptions,
+    audioTrack: MediaStreamTrack | undefined,
+    cameraTrack: MediaStreamTrack | undefined,
+    unavailableDevices: MediaDeviceSlot[] = [],
+  ) {
     this.pc = new RTCPeerConnection({ iceServers: options.iceServers, bundlePolicy: 'max-bundle', rtcpMuxPolicy: 'require' });
     this.audioTrack = audioTrack;
     this.cameraTrack = cameraTrack;
     for (const track of [audioTrack, cameraTrack]) if (track) this.localStream.addTrack(track);
-    this.state = { audioMuted: false, videoMuted: false, cameraOn: cameraTrack !== undefined, screenSharing: false, devices: { ...options.devices } };
+    const devices: MediaDevicesSelection = { ...options.devices };
+    for (const slot of unavailableDevices) delete devices[slot];
+    const audioId = deviceIdOf(audioTrack);
+    const videoId = deviceIdOf(cameraTrack);
+    if (audioId) devices.audioInput = audioId;
+    if (videoId) devices.videoInput = videoId;
+    this.state = { audioMuted: false, videoMuted: false, cameraOn: cameraTrack !== undefined, screenSharing: false, devices, unavailableDevices: [...unavailableDevices] };
     if (options.role === 'offerer') {
       const streams = [this.localStream];
       this.audio = this.pc.addTransceiver(audioTrack ?? 'audio', { direction: 'sendrecv', streams });
@@ -108,18 +127,16 @@ export class RendererMediaSession implements MediaSession {
     if (!options || typeof options.callId !== 'string' || (options.role !== 'offerer' && options.role !== 'answerer')) {
       throw new TypeError('RendererMediaSession.create: expected { callId, role: "offerer" | "answerer", ... }');
     }
-    let stream: MediaStream | undefined;
-    if (options.audio || options.video) {
-      try {
-        stream = await navigator.mediaDevices.getUserMedia({
-          audio: options.audio ? withDevice(AUDIO_CONSTRAINTS, options.devices?.audioInput) : false,
-          video: options.video ? withDevice(VIDEO_CONSTRAINTS, options.devices?.videoInput) : false,
-        });
-      } catch (error) {
-        throw mediaError(error, options.video ? 'microphone and camera' : 'microphone');
-      }
-    }
-    return new RendererMediaSession(options, stream?.getAudioTracks()[0], stream?.getVideoTracks()[0]);
+    if (!options.audio && !options.video) return new RendererMediaSession(options, undefined, undefined);
+    const { stream, unavailable } = await captureWithFallback(
+      (devices) => navigator.mediaDevices.getUserMedia({
+        audio: options.audio ? withDevice(AUDIO_CONSTRAINTS, devices.audioInput) : false,
+        video: options.video ? withDevice(VIDEO_CONSTRAINTS, devices.videoInput) : false,
+      }),
+      { audioInput: options.audio ? options.devices?.audioInput : undefined, videoInput: options.video ? options.devices?.videoInput : undefined },
+      options.video ? 'microphone and camera' : 'microphone',
+    );
+    return new RendererMediaSession(options, stream.getAudioTracks()[0], stream.getVideoTracks()[0], unavailable);
   }
 
   get callId(): string {
@@ -131,7 +148,7 @@ export class RendererMediaSession implements MediaSession {
   }
 
   get localState(): LocalMediaState {
-    return { ...this.state, devices: { ...this.state.devices } };
+    return { ...this.state, devices: { ...this.state.devices }, unavailableDevices: [...this.state.unavailableDevices] };
   }
 
   async createOffer(): Promise<string> {
@@ -191,8 +208,18 @@ export class RendererMediaSession implements MediaSession {
     this.assertOpen('setCamera');
     if (on === this.state.cameraOn) return;
     if (on) {
-      const track = await captureVideo(this.state.devices.videoInput);
+      const { stream, unavailable } = await captureWithFallback(
+        (devices) => navigator.mediaDevices.getUserMedia({ video: withDevice(VIDEO_CONSTRAINTS, devices.videoInput) }),
+        { videoInput: this.state.devices.videoInput },
+        'camera',
+      );
+      const track = stream.getVideoTracks()[0]!;
       track.enabled = !this.state.videoMuted;
+      const videoInput = deviceIdOf(track);
+      const devices = { ...this.state.devices };
+      if (videoInput) devices.videoInput = videoInput;
+      else delete devices.videoInput;
+      this.state = { ...this.state, devices, unavailableDevices: [...new Set([...this.state.unavailableDevices, ...unavailable])] };
       this.cameraTrack = track;
       this.localStream.addTrack(track);
       if (!this.screenTrack) await this.sendVideo(track);
@@ -275,7 +302,8 @@ export class RendererMediaSession implements MediaSession {
     }
     const devices = { ...this.state.devices };
     for (const key of ['audioInput', 'videoInput', 'audioOutput'] as const) if (selection[key]) devices[key] = selection[key];
-    this.update({ devices });
+    // A device chosen now supersedes the notice about a preferred one that was missing.
+    this.update({ devices, unavailableDevices: this.state.unavailableDevices.filter((slot) => !selection[slot]) });
   }
 
   /** The quality indicator from a fresh getStats(). */
@@ -352,10 +380,47 @@ export class RendererMediaSession implements MediaSession {
   }
 }
 
-/** Microphones, cameras and speakers to choose from (labels appear once a capture was allowed). */
-export async function listMediaDevices(): Promise<{ kind: MediaDeviceKind; deviceId: string; label: string }[]> {
-  const devices = await navigator.mediaDevices.enumerateDevices();
-  return devices.map((d, i) => ({ kind: d.kind, deviceId: d.deviceId, label: d.label || `${d.kind} ${i + 1}` }));
+/** Microphones, cameras and speakers to choose from (names appear once a capture was allowed; "Microphone 1" etc. before). */
+export async function listMediaDevices(): Promise<MediaDeviceOption[]> {
+  return describeMediaDevices(await navigator.mediaDevices.enumerateDevices());
+}
+
+/**
+ * Captures with the preferred devices; when one of them is gone (unplugged since it was chosen),
+ * captures again with the system default for it rather than failing the call.
+ */
+async function captureWithFallback(
+  capture: (devices: MediaDevicesSelection) => Promise<MediaStream>,
+  preferred: MediaDevicesSelection,
+  what: string,
+): Promise<{ stream: MediaStream; unavailable: MediaDeviceSlot[] }> {
+  try {
+    return { stream: await capture(preferred), unavailable: [] };
+  } catch (error) {
+    const chosen = (['audioInput', 'videoInput'] as const).filter((slot) => preferred[slot]);
+    if (chosen.length === 0 || !isMissingDevice(error)) throw mediaError(error, what);
+    const present = describeMediaDevices(await navigator.mediaDevices.enumerateDevices().catch(() => []));
+    let gone = missingDevices(preferred, present).filter((slot) => (chosen as MediaDeviceSlot[]).includes(slot));
+    // Ids hidden (no permission yet) or the device listed but refusing: the default for all of them.
+    if (gone.length === 0) gone = chosen;
+    const fallback = { ...preferred };
+    for (const slot of gone) delete fallback[slot];
+    try {
+      return { stream: await capture(fallback), unavailable: gone };
+    } catch (retryError) {
+      throw mediaError(retryError, what);
+    }
+  }
+}
+
+function isMissingDevice(error: unknown): boolean {
+  const name = (error as { name?: string } | undefined)?.name;
+  return name === 'NotFoundError' || name === 'OverconstrainedError';
+}
+
+function deviceIdOf(track: MediaStreamTrack | undefined): string | undefined {
+  const id = track?.getSettings?.().deviceId;
+  return typeof id === 'string' && id !== '' ? id : undefined;
 }
 
 function withDevice(base: MediaTrackConstraints, deviceId: string | undefined): MediaTrackConstraints {
