@@ -9,8 +9,18 @@
  *                    machine changes less than wall-clock throughput
  *   streams_mb_per_s PeerStreams (a data channel per stream, awaited writes of maxWriteBytes =
  *                    256 KiB) with both ends in this process: compare with the baseline below
+ *   small_*          200-byte messages between two processes (issue 4's transport half), with
+ *                    the loopback SCTP tuning the app uses (LOOPBACK_SCTP_TUNING) and, as extra
+ *                    lines and small_default, the settings links use off loopback: one-way
+ *                    latency (process.hrtime stamps, the host's monotonic clock) one at a time,
+ *                    in groups of 2 and 10 sent back to back in one go, and 10 sent one after
+ *                    the other with microtask hops between (as a handler doing async work);
+ *                    a burst of 10,000 (msgs/s until the peer has the last); CPU of both ends
+ *                    per message (wall clock is noisy on a shared machine). Medians of
+ *                    --rounds N rounds (default 1, so the full run stays near a minute;
+ *                    3 with --small, the small-message figures alone).
  * Baseline, same run: bare werift data channels (no PeerLink) with both ends in this process.
- * Options: --quick (fewer rounds).
+ * Options: --quick (fewer rounds), --small (only the small-message figures).
  */
 import { loadavg } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -30,6 +40,27 @@ const round = (x: number) => Math.round(x * 1000) / 1000;
 
 export default async (out: BenchOutput) => {
   const quick = out.args.includes('--quick');
+  const roundsArg = out.args.indexOf('--rounds');
+  const small = out.args.includes('--small');
+  const rounds = roundsArg >= 0 ? Number(out.args[roundsArg + 1]) : small ? 3 : 1;
+  if (!Number.isInteger(rounds) || rounds < 1) throw new RangeError(`peer-link bench: --rounds expects a positive integer, got ${out.args[roundsArg + 1]}`);
+  const tuned = await smallMessages(out, true, rounds, quick);
+  const untuned = await smallMessages(out, false, rounds, quick);
+  const smallSummary = {
+    small_latency_p50_ms: tuned.oneP50,
+    small_latency_p99_ms: tuned.oneP99,
+    small_back_to_back_2_p99_ms: tuned.two99,
+    small_back_to_back_10_p99_ms: tuned.ten99,
+    small_spread_10_p99_ms: tuned.spread99,
+    small_msgs_per_s: tuned.burstRate,
+    small_cpu_us_per_msg_both_ends: tuned.burstCpuUs,
+    small_one_at_a_time_cpu_us_per_msg_both_ends: tuned.oneCpuUs,
+    small_default: untuned,
+  };
+  if (small) {
+    out.summary({ ...smallSummary, loadavg_1m: round(loadavg()[0]!) });
+    return;
+  }
   const connectRuns = quick ? 5 : 20;
   const pings = quick ? 200 : 1000;
   const megabytes = quick ? 4 : 16;
@@ -131,6 +162,7 @@ export default async (out: BenchOutput) => {
       cpu_ms_per_mb_both_ends: cpuMsPerMb,
       streams_mb_per_s: streams.mbps,
       streams_cpu_ms_per_mb_both_ends: streams.cpuMsPerMb,
+      ...smallSummary,
       loadavg_1m: round(loadavg()[0]!),
       baseline_werift_bare_one_process: {
         connect_p50_ms: base.connectP50,
@@ -145,6 +177,132 @@ export default async (out: BenchOutput) => {
     await child.stop();
   }
 };
+
+const median = (xs: number[]) => round(percentile(sortNum(xs), 0.5));
+const cpuMsNow = () => {
+  const cpu = process.cpuUsage();
+  return (cpu.user + cpu.system) / 1000;
+};
+
+/**
+ * 200-byte messages between this process and a child, over PeerLink with (`tuned`) or without
+ * the loopback SCTP tuning. Per round: one at a time (each acknowledged before the next), groups
+ * of 2 and of 10 back to back (the last of a group acknowledged), a burst of 10,000.
+ */
+async function smallMessages(out: BenchOutput, tuned: boolean, rounds: number, quick: boolean) {
+  const config = tuned ? 'loopback-tuned' : 'default';
+  const child = new PeerChildProcess('bob', 'alice', { sctpTuning: tuned });
+  const link = new PeerLink({ localId: 'alice', remoteId: 'bob', loopbackOnly: true, sctpTuning: tuned, sendSignal: (s) => child.signal(s) });
+  child.onSignal((s) => void link.handleSignal(s));
+  const request = async <T>(channel: string, data = new Uint8Array(0)) => {
+    const reply = nextEvent(link.onMessage, (m) => m.channel === channel, 60_000);
+    await link.send(channel, data);
+    return JSON.parse(new TextDecoder().decode((await reply).data)) as T;
+  };
+  const message = (ack: boolean) => {
+    const data = new Uint8Array(200);
+    new DataView(data.buffer).setBigUint64(0, process.hrtime.bigint());
+    data[8] = ack ? 1 : 0;
+    return data;
+  };
+  /**
+   * Sends `groups` groups of `size` messages back to back (`spread`: two microtask hops before
+   * each); one-way latencies (ms) and CPU µs per message, both ends.
+   */
+  const groupsOf = async (size: number, groups: number, spread = false) => {
+    const before = await request<{ cpuMs: number }>('lat-report');
+    const cpu0 = cpuMsNow();
+    for (let g = 0; g < groups; g++) {
+      const acked = nextEvent(link.onMessage, (m) => m.channel === 'lat-ack', 60_000);
+      const sends: Promise<void>[] = [];
+      for (let i = 0; i < size; i++) {
+        if (spread) {
+          await Promise.resolve();
+          await Promise.resolve();
+        }
+        sends.push(link.send('lat', message(i === size - 1)));
+      }
+      await Promise.all(sends);
+      await acked;
+    }
+    const cpu = cpuMsNow() - cpu0;
+    const report = await request<{ latUs: number[]; cpuMs: number }>('lat-report');
+    const lat = sortNum(report.latUs.map((us) => us / 1000));
+    return { lat, cpuUs: round(((cpu + report.cpuMs - before.cpuMs) * 1000) / (size * groups)) };
+  };
+  const burst = async (count: number) => {
+    await request('lat-report'); // drain
+    const cpuChild0 = (await request<{ cpuMs: number }>('lat-report')).cpuMs;
+    const done = nextEvent(link.onMessage, (m) => m.channel === 'burst-done', 120_000);
+    const cpu0 = cpuMsNow();
+    const t0 = performance.now();
+    const sends: Promise<void>[] = [];
+    for (let i = 0; i < count; i++) {
+      const data = new Uint8Array(200);
+      const view = new DataView(data.buffer);
+      view.setUint32(0, i);
+      view.setUint32(4, count);
+      sends.push(link.send('burst', data));
+    }
+    await Promise.all(sends);
+    const report = JSON.parse(new TextDecoder().decode((await done).data)) as { received: number; outOfOrder: number; cpuMs: number };
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = cpuMsNow() - cpu0 + report.cpuMs - cpuChild0;
+    if (report.received !== count || report.outOfOrder !== 0) throw new Error(`burst: ${report.received}/${count} arrived, ${report.outOfOrder} out of order`);
+    return { rate: round(count / seconds), cpuUs: round((cpu * 1000) / count) };
+  };
+  const figures = {
+    oneP50: [] as number[], oneP99: [] as number[], oneCpu: [] as number[], two50: [] as number[], two99: [] as number[], ten50: [] as number[], ten99: [] as number[],
+    spread50: [] as number[], spread99: [] as number[], spreadCpu: [] as number[], rate: [] as number[], burstCpu: [] as number[],
+  };
+  try {
+    await child.ready;
+    await link.connect();
+    await groupsOf(1, 100); // warm up (JIT, cwnd)
+    const perRound = quick ? 200 : 300;
+    const burstCount = 10_000;
+    for (let r = 0; r < rounds; r++) {
+      const one = await groupsOf(1, perRound);
+      const two = await groupsOf(2, perRound / 2);
+      const ten = await groupsOf(10, perRound / 10);
+      const spread = await groupsOf(10, perRound / 10, true);
+      const b = await burst(burstCount);
+      const line = {
+        case: `peer-link-small-${config}`, round: r + 1, message_bytes: 200,
+        one_at_a_time_p50_ms: round(percentile(one.lat, 0.5)), one_at_a_time_p99_ms: round(percentile(one.lat, 0.99)), one_at_a_time_cpu_us_per_msg: one.cpuUs,
+        back_to_back_2_p50_ms: round(percentile(two.lat, 0.5)), back_to_back_2_p99_ms: round(percentile(two.lat, 0.99)), back_to_back_2_cpu_us_per_msg: two.cpuUs,
+        back_to_back_10_p50_ms: round(percentile(ten.lat, 0.5)), back_to_back_10_p99_ms: round(percentile(ten.lat, 0.99)), back_to_back_10_cpu_us_per_msg: ten.cpuUs,
+        spread_10_p50_ms: round(percentile(spread.lat, 0.5)), spread_10_p99_ms: round(percentile(spread.lat, 0.99)), spread_10_cpu_us_per_msg: spread.cpuUs,
+        burst_messages: burstCount, burst_msgs_per_s: b.rate, burst_cpu_us_per_msg: b.cpuUs,
+        loadavg_1m: round(loadavg()[0]!),
+      };
+      out.line(line);
+      figures.oneP50.push(line.one_at_a_time_p50_ms);
+      figures.oneP99.push(line.one_at_a_time_p99_ms);
+      figures.oneCpu.push(one.cpuUs);
+      figures.two50.push(line.back_to_back_2_p50_ms);
+      figures.two99.push(line.back_to_back_2_p99_ms);
+      figures.ten50.push(line.back_to_back_10_p50_ms);
+      figures.ten99.push(line.back_to_back_10_p99_ms);
+      figures.spread50.push(line.spread_10_p50_ms);
+      figures.spread99.push(line.spread_10_p99_ms);
+      figures.spreadCpu.push(spread.cpuUs);
+      figures.rate.push(b.rate);
+      figures.burstCpu.push(b.cpuUs);
+    }
+  } finally {
+    await link.close();
+    await child.stop();
+  }
+  const result = {
+    oneP50: median(figures.oneP50), oneP99: median(figures.oneP99), oneCpuUs: median(figures.oneCpu),
+    two50: median(figures.two50), two99: median(figures.two99), ten50: median(figures.ten50), ten99: median(figures.ten99),
+    spread50: median(figures.spread50), spread99: median(figures.spread99), spreadCpuUs: median(figures.spreadCpu),
+    burstRate: median(figures.rate), burstCpuUs: median(figures.burstCpu),
+  };
+  out.line({ case: `peer-link-small-${config}`, medians_of_rounds: rounds, ...result, loadavg_1m: round(loadavg()[0]!) });
+  return result;
+}
 
 /** Two PeerLinkManagers + PeerStreams in this process; one stream, awaited writes. */
 async function streamThroughput(megabytes: number) {

@@ -21,8 +21,9 @@ export class PeerChildProcess {
   readonly ready: Promise<void>;
   private readonly child: ChildProcess;
 
-  constructor(localId: string, remoteId: string) {
-    this.child = spawn(process.execPath, ['--import', 'tsx', script, localId, remoteId], {
+  /** `sctpTuning: false`: the child's link runs the settings links use off loopback (PeerLinkOptions.sctpTuning). */
+  constructor(localId: string, remoteId: string, options: { sctpTuning?: boolean } = {}) {
+    this.child = spawn(process.execPath, ['--import', 'tsx', script, localId, remoteId, ...(options.sctpTuning === false ? ['--untuned'] : [])], {
       cwd: repoRoot,
       stdio: ['pipe', 'pipe', 'inherit'],
     });

@@ -198,6 +198,7 @@ describe('PeerLink', () => {
     await expect(a.send('chat', new Uint8Array(1))).rejects.toMatchObject({ code: 'peer/not-connected' });
     expect(() => new PeerLink({ localId: 'x', remoteId: 'x', sendSignal: () => {} })).toThrow(RangeError);
     expect(() => new PeerLink({ localId: 'x', remoteId: 'y', sendSignal: () => {}, connectTimeoutMs: -1 })).toThrow(RangeError);
+    expect(() => new PeerLink({ localId: 'x', remoteId: 'y', sendSignal: () => {}, sctpTuning: 'yes' as unknown as boolean })).toThrow('PeerLink: sctpTuning must be a boolean');
   });
 
   it('reports peer/unreachable when no answer comes within the connect timeout', async () => {
@@ -353,15 +354,71 @@ describe('PeerLink', () => {
     expect(() => new PeerLink({ localId: 'x', remoteId: 'y', sendSignal: () => {} }).createChannel('n', 'p')).toThrow(expect.objectContaining({ code: 'peer/not-connected' }));
   });
 
-  it('runs loopback links with the werift patch tuning (16 KiB chunks, coalesced SACKs)', async () => {
+  it('runs loopback links with the werift patch tuning (16 KiB chunks, coalesced and bundled SACKs)', async () => {
     const { a, b } = pair();
     await connected(a, b);
-    const sctp = (a as unknown as { session: { pc: { sctpTransport: { sctp: { maxPayloadSize?: number; sackCoalescing?: boolean } } } } }).session.pc.sctpTransport.sctp;
+    const sctp = association(a);
     expect(sctp.maxPayloadSize).toBe(16_356);
     expect(sctp.sackCoalescing).toBe(true);
+    expect(sctp.sackBundling).toBe(true);
     const big = randomBytes(3 * 1024 * 1024 + 7);
     const got = receive(b, 1);
     await a.send('bulk', big);
     expect(createHash('sha256').update((await got)[0]!.data).digest('hex')).toBe(createHash('sha256').update(big).digest('hex'));
   });
+
+  it('off loopback keeps stock packet sizes but still coalesces SACKs and bundles them with DATA', async () => {
+    const { a, b } = pair(new InMemorySignalRelay(), { sctpTuning: false });
+    await connected(a, b);
+    const sctp = association(a);
+    expect(sctp.maxPayloadSize).toBe(1200);
+    expect(sctp.sackCoalescing).toBe(true);
+    expect(sctp.sackBundling).toBe(true);
+    b.onMessage(({ channel, data }) => void b.send(`${channel}-echo`, data));
+    for (let i = 0; i < 20; i++) {
+      const echo = nextEvent(a.onMessage, (m) => m.channel === 'ping-echo', 20_000);
+      await a.send('ping', bytes(`ping ${i}`));
+      expect(text((await echo).data)).toBe(`ping ${i}`);
+    }
+    const big = randomBytes(256 * 1024 + 3);
+    const echo = nextEvent(a.onMessage, (m) => m.channel === 'bulk-echo', 20_000);
+    await a.send('bulk', big);
+    expect(sha((await echo).data)).toBe(sha(big));
+    // Replies carried the SACKs for the pings.
+    expect(association(b).sacksBundled).toBeGreaterThan(10);
+  });
+
+  it('sends that follow the first frame of an event-loop turn share one frame, in order', async () => {
+    const { a, b } = pair();
+    await connected(a, b);
+    const count = 10;
+    // A handler that does some async work (microtasks, as a synchronous SQLite write in an
+    // async function) before each reply: all the replies come from one event-loop turn.
+    b.onMessage(async () => {
+      for (let i = 0; i < count; i++) {
+        await Promise.resolve();
+        await Promise.resolve();
+        void b.send('reply', bytes(`r${i}`));
+      }
+    });
+    const replies = receive(a, count);
+    const framesBefore = channelOf(b).messagesSent;
+    await a.send('ask', bytes('go'));
+    expect((await replies).map((m) => text(m.data))).toEqual(Array.from({ length: count }, (_, i) => `r${i}`));
+    // The first reply leaves at once, the other nine together.
+    expect(channelOf(b).messagesSent - framesBefore).toBeLessThanOrEqual(2);
+  });
 });
+
+interface Internals {
+  session: { dc: { messagesSent: number }; pc: { sctpTransport: { sctp: { maxPayloadSize?: number; sackCoalescing?: boolean; sackBundling?: boolean; sacksBundled?: number } } } };
+}
+
+/** The open session's SCTP association (werift internals; the patch's settings live there). */
+function association(link: PeerLink) {
+  return (link as unknown as Internals).session.pc.sctpTransport.sctp;
+}
+
+function channelOf(link: PeerLink) {
+  return (link as unknown as Internals).session.dc;
+}

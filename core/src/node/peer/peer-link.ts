@@ -50,6 +50,12 @@ export interface PeerLinkOptions {
   iceServers?: PeerIceServer[];
   /** Tests and same-host use: offer 127.0.0.1 host candidates, no IPv6, and connect only to loopback addresses. */
   loopbackOnly?: boolean;
+  /**
+   * Use {@link LOOPBACK_SCTP_TUNING} (werift patch: 16 KiB chunks, bigger windows, ...). Default:
+   * on with `loopbackOnly`, off otherwise; `false` with `loopbackOnly` runs the settings links use
+   * over real networks, on loopback (benchmarks compare the two).
+   */
+  sctpTuning?: boolean;
   /** How long connect() waits for the channel to open before `peer/unreachable`. Default 20 s. */
   connectTimeoutMs?: number;
   /** Send a keepalive after this much send silence. Default 5 s. */
@@ -92,12 +98,19 @@ const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 const CONSENT_RESPONSE_TIMEOUT_MS = 4_000;
 const MAX_STREAM_ID = 65_534;
 /**
+ * werift patch settings every session uses, on any path: they change when SACKs are sent (one per
+ * event-loop turn, and inside a DATA packet going the other way when there is one), not packet
+ * sizes, so they are safe across the internet. Request/response traffic then needs 2 packets per
+ * exchange instead of 4 (docs/werift-tuning.md).
+ */
+const PATH_INDEPENDENT_SCTP = { sackCoalescing: true, sackBundling: true } as const;
+/**
  * The werift patch's tuned data-channel settings (docs/werift-tuning.md, measured 5-10x the
  * throughput at 1/6-1/8 the CPU per MB). Only where both ends are werift and 16 KiB datagrams
  * surely pass: loopback (`loopbackOnly`). Never towards Chromium or across the internet.
  */
 export const LOOPBACK_SCTP_TUNING = {
-  sctp: { maxPayloadSize: 16_356, sackCoalescing: true, maxBurst: 16, receiveWindow: 4 * 1024 * 1024 },
+  sctp: { maxPayloadSize: 16_356, ...PATH_INDEPENDENT_SCTP, maxBurst: 16, receiveWindow: 4 * 1024 * 1024 },
   iceUdpSocketBufferSize: SOCKET_BUFFER_BYTES,
 } as const;
 const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -178,6 +191,8 @@ export class PeerLink {
   private pumping = false;
   private sessionStarting: string | undefined;
   private pumpScheduled = false;
+  /** A frame went to werift in this event-loop turn (reset by setImmediate): see send(). */
+  private wroteThisTurn = false;
   private queuedBytes = 0;
   private readonly reassembler: FrameReassembler;
   private readonly certificate: Promise<DtlsKeys>;
@@ -192,6 +207,7 @@ export class PeerLink {
     }
     if (options.localId === options.remoteId) throw new RangeError('PeerLink: localId and remoteId must differ');
     if (typeof options.sendSignal !== 'function') throw new TypeError('PeerLink: sendSignal must be a function');
+    if (options.sctpTuning !== undefined && typeof options.sctpTuning !== 'boolean') throw new TypeError('PeerLink: sctpTuning must be a boolean');
     this.localId = options.localId;
     this.remoteId = options.remoteId;
     this.isOfferer = options.localId < options.remoteId;
@@ -311,10 +327,15 @@ export class PeerLink {
       // On the next microtask, so a burst of sends shares frames.
       if (!this.pumpScheduled && !this.pumping) {
         this.pumpScheduled = true;
-        queueMicrotask(() => {
+        const run = () => {
           this.pumpScheduled = false;
           void this.pump();
-        });
+        };
+        // The first frame of an event-loop turn leaves on the next microtask (lowest latency);
+        // later sends of the same turn (a handler answering several messages across awaits)
+        // wait for the turn's end and share one frame, as Nagle holds small segments.
+        if (this.wroteThisTurn) setImmediate(run);
+        else queueMicrotask(run);
       }
     });
   }
@@ -497,10 +518,11 @@ export class PeerLink {
       ...(this.options.loopbackOnly
         ? {
           iceAdditionalHostAddresses: ['127.0.0.1'], iceUseIpv6: false, iceFilterCandidatePair: (pair: { remoteCandidate: { host: string } }) => pair.remoteCandidate.host.startsWith('127.'),
-          // Both ends are werift and the path is loopback: the werift patch's tuning is safe here.
-          ...LOOPBACK_SCTP_TUNING,
         }
         : {}),
+      // 16 KiB packets only where they surely pass (loopback: both ends are werift); the SACK
+      // settings on every path.
+      ...((this.options.sctpTuning ?? this.options.loopbackOnly) ? LOOPBACK_SCTP_TUNING : { sctp: PATH_INDEPENDENT_SCTP }),
       maxMessageSize: LOCAL_MAX_MESSAGE_SIZE,
     });
     // Negotiated on both ends with a fixed id: open as soon as SCTP is up, no DCEP round trip.
@@ -728,6 +750,10 @@ export class PeerLink {
     try {
       session.dc.send(Buffer.isBuffer(frame) ? frame : Buffer.from(frame.buffer, frame.byteOffset, frame.length));
       this.lastSentAt = Date.now();
+      if (!this.wroteThisTurn) {
+        this.wroteThisTurn = true;
+        setImmediate(() => (this.wroteThisTurn = false));
+      }
       return true;
     } catch (error) {
       this.lose(this.lostError(`sending failed (${(error as Error).message})`));
