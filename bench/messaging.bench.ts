@@ -14,10 +14,15 @@
  * Extra lines, same run: the same on the relay route (a sender without peer links); the kernel's
  * SecureChannels.send alone (baseline: encrypted, acked, no plugin); fdatasync of this disk (each
  * commit costs one: the floor under every figure here).
- * Options: --quick (fewer rounds).
+ * CPU per message: process.cpuUsage of each client process over the established and sustained
+ * phases (`cpu_us_per_msg_sender` / `cpu_us_per_msg_receiver`; the sender's process also hosts the
+ * server, idle on the direct route), so figures compare on a loaded machine where wall time does not.
+ * Options: --quick (fewer rounds); --profile=<dir> writes a V8 CPU profile of each process per
+ * phase (`<dir>/<phase>-<sender|receiver>.cpuprofile`) and prints its top self-time functions.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,8 +45,47 @@ const stats = (xs: number[]) => {
   return { p50_ms: round(percentile(s, 0.5)), p90_ms: round(percentile(s, 0.9)), p99_ms: round(percentile(s, 0.99)) };
 };
 
-type FromChild = { type: 'ready'; userId: UserId } | { type: 'added' } | { type: 'received'; id: string; count: number };
-type ToChild = { type: 'add'; userId: UserId } | { type: 'stop' };
+type FromChild =
+  | { type: 'ready'; userId: UserId } | { type: 'added' } | { type: 'received'; id: string; count: number }
+  | { type: 'cpu'; micros: number } | { type: 'profiled'; top: ProfileTop[] };
+type ToChild = { type: 'add'; userId: UserId } | { type: 'stop' } | { type: 'cpu' } | { type: 'profile-start' } | { type: 'profile-stop'; file: string };
+type ProfileTop = { fn: string; self_pct: number };
+
+const cpuMicros = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
+
+/** A V8 CPU profile of this process between start and stop (node:inspector, no extra flags). */
+class PhaseProfiler {
+  private session: Session | undefined;
+  async start(): Promise<void> {
+    this.session = new Session();
+    this.session.connect();
+    await this.session.post('Profiler.enable');
+    await this.session.post('Profiler.setSamplingInterval', { interval: 200 });
+    await this.session.post('Profiler.start');
+  }
+  /** Writes the profile and returns the functions with the most self time. */
+  async stop(file: string): Promise<ProfileTop[]> {
+    const session = this.session!;
+    this.session = undefined;
+    const { profile } = await session.post('Profiler.stop');
+    session.disconnect();
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, JSON.stringify(profile));
+    const hits = new Map<number, number>();
+    for (const id of profile.samples ?? []) hits.set(id, (hits.get(id) ?? 0) + 1);
+    const total = profile.samples?.length ?? 1;
+    const byFn = new Map<string, number>();
+    for (const node of profile.nodes) {
+      const { functionName, url, lineNumber } = node.callFrame;
+      const key = `${functionName || '(anonymous)'} ${url.replace(/^.*\/(node_modules|src)\//, '$1/')}:${lineNumber + 1}`;
+      byFn.set(key, (byFn.get(key) ?? 0) + (hits.get(node.id) ?? 0));
+    }
+    return [...byFn].sort((a, b) => b[1] - a[1]).slice(0, 15).map(([fn, n]) => ({ fn, self_pct: round((100 * n) / total) }));
+  }
+}
 type Channels = SecureChannels & { isDirect?(peer: UserId): boolean };
 
 async function openClient(dir: string, serverUrl: string, direct: boolean): Promise<{ client: DiscordOpusClient; api: MessagingApi; channels: Channels }> {
@@ -64,7 +108,11 @@ async function child(): Promise<void> {
   api.onDidChange((c) => {
     if (c.kind === 'message' && c.message.direction === 'in') send({ type: 'received', id: c.message.id, count: ++count });
   });
+  const profiler = new PhaseProfiler();
   process.on('message', (m: ToChild) => {
+    if (m.type === 'cpu') send({ type: 'cpu', micros: cpuMicros() });
+    if (m.type === 'profile-start') void profiler.start().then(() => send({ type: 'profiled', top: [] }));
+    if (m.type === 'profile-stop') void profiler.stop(m.file).then((top) => send({ type: 'profiled', top }));
     if (m.type === 'add') void client.contacts.add(m.userId).then(() => send({ type: 'added' }));
     if (m.type === 'stop') void client.close().finally(() => { temp.cleanup(); process.exit(0); });
   });
@@ -121,6 +169,7 @@ function fsyncFigures(dir: string, rounds: number) {
 
 export default async (out: BenchOutput) => {
   const quick = out.args.includes('--quick');
+  const profileDir = out.args.find((a) => a.startsWith('--profile='))?.slice('--profile='.length);
   const firstRuns = quick ? 5 : 20;
   const pings = quick ? 50 : 200;
   const burst = quick ? 500 : 2000;
@@ -149,6 +198,37 @@ export default async (out: BenchOutput) => {
     const sent = await api.sendText('bob', text);
     const got = await received;
     if (got.id !== sent.id) throw new Error('bench: unexpected message');
+  };
+  /**
+   * Runs a phase of `messages` messages and measures the CPU both processes spent on it (and,
+   * with --profile, profiles both).
+   */
+  const measured = async <T extends object>(phase: string, messages: number, run: () => Promise<T>) => {
+    const childCpu = async () => {
+      const reply = bob.next('cpu');
+      bob.send({ type: 'cpu' });
+      return (await reply).micros;
+    };
+    const profiler = profileDir ? new PhaseProfiler() : undefined;
+    if (profiler) {
+      const started = bob.next('profiled');
+      bob.send({ type: 'profile-start' });
+      await Promise.all([started, profiler.start()]);
+    }
+    const [bob0, alice0] = [await childCpu(), cpuMicros()];
+    const result = await run();
+    const [alice1, bob1] = [cpuMicros(), await childCpu()];
+    if (profiler) {
+      const stopped = bob.next('profiled');
+      bob.send({ type: 'profile-stop', file: path.join(profileDir!, `${phase}-receiver.cpuprofile`) });
+      out.line({ case: 'profile', phase, process: 'sender', top: await profiler.stop(path.join(profileDir!, `${phase}-sender.cpuprofile`)) });
+      out.line({ case: 'profile', phase, process: 'receiver', top: (await stopped).top });
+    }
+    return {
+      ...result,
+      cpu_us_per_msg_sender: Math.round((alice1 - alice0) / messages),
+      cpu_us_per_msg_receiver: Math.round((bob1 - bob0) / messages),
+    };
   };
   const established = async (api: MessagingApi, label: string) => {
     const latencies: number[] = [];
@@ -205,19 +285,29 @@ export default async (out: BenchOutput) => {
     }
     const base = stats(baseline);
     out.line({ case: 'baseline-channel-send', route: 'direct', count: pings, ...base });
-    const direct = await established(api, 'ping');
+    // Baseline for the CPU figures: what both processes burn per second with the link up and no messages.
+    const idle = await measured('idle-direct', 1, async () => {
+      const start = performance.now();
+      await new Promise((resolve) => setTimeout(resolve, quick ? 1_000 : 3_000));
+      return { seconds: round((performance.now() - start) / 1000) };
+    });
+    out.line({
+      case: 'baseline-idle-link', route: 'direct', seconds: idle.seconds,
+      cpu_us_per_s_sender: Math.round(idle.cpu_us_per_msg_sender / idle.seconds), cpu_us_per_s_receiver: Math.round(idle.cpu_us_per_msg_receiver / idle.seconds),
+    });
+    const direct = await measured('established-direct', pings, () => established(api, 'ping'));
     out.line({ case: 'established', route: 'direct', ...direct });
     out.line({ case: 'sustained-awaiting-each-send', route: 'direct', ...(await sustained(api, Math.min(burst, 200), false)) });
-    const together = await sustained(api, burst, true);
+    const together = await measured('sustained-direct', burst, () => sustained(api, burst, true));
     out.line({ case: 'sustained', route: 'direct', ...together });
     await client.close();
 
     // ---- the relay route: a sender without peer links ----
     const relay = await sender('alice-relay', false);
     await shown(relay.api, 'warm-up');
-    const relayPing = await established(relay.api, 'relay ping');
+    const relayPing = await measured('established-relay', pings, () => established(relay.api, 'relay ping'));
     out.line({ case: 'established', route: 'relay', ...relayPing });
-    const relayBurst = await sustained(relay.api, burst, true);
+    const relayBurst = await measured('sustained-relay', burst, () => sustained(relay.api, burst, true));
     out.line({ case: 'sustained', route: 'relay', ...relayBurst });
     await relay.client.close();
 
@@ -230,6 +320,10 @@ export default async (out: BenchOutput) => {
       relay_latency_p50_ms: relayPing.p50_ms,
       relay_latency_p99_ms: relayPing.p99_ms,
       relay_msgs_per_s: relayBurst.msgs_per_s,
+      cpu_us_per_msg_sender: direct.cpu_us_per_msg_sender,
+      cpu_us_per_msg_receiver: direct.cpu_us_per_msg_receiver,
+      burst_cpu_us_per_msg_sender: together.cpu_us_per_msg_sender,
+      burst_cpu_us_per_msg_receiver: together.cpu_us_per_msg_receiver,
       baseline_channel_send_p50_ms: base.p50_ms,
       fdatasync_p50_ms: fsync.p50_ms,
       route: 'direct',

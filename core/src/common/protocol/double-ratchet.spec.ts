@@ -12,6 +12,7 @@ import {
   RATCHET_VERSION,
   SKIPPED_KEY_TTL_MS,
   type RatchetState,
+  advanceSendingChain,
   canRatchetSend,
   decodeRatchetHeader,
   deserializeRatchetState,
@@ -132,6 +133,32 @@ describe('double ratchet', () => {
     bob = ratchetDecrypt(node, bob, next.message, NOW).state;
     expect(code(() => ratchetDecrypt(node, bob, messages[2]!, NOW))).toBe('crypto/replay');
     expect(code(() => ratchetDecrypt(node, alice, reply.message, NOW))).toBe('crypto/replay');
+  });
+
+  it('advanceSendingChain stores the chain ahead: the same keys as sending, none reused, the gap decrypts as skipped keys', () => {
+    const { alice, bob } = pair();
+    let sent = alice;
+    const messages: Uint8Array[] = [];
+    for (let i = 0; i < 5; i++) {
+      const step = ratchetEncrypt(node, sent, utf8(`m${i}`));
+      sent = step.state;
+      messages.push(step.message);
+    }
+    const ahead = advanceSendingChain(node, alice, 5);
+    expect(ahead.sendCount).toBe(5);
+    expect(ahead.sendChainKey).toEqual(sent.sendChainKey);
+    expect(alice.sendCount).toBe(0); // the input is unchanged
+    // Restored from `ahead` (after a crash): the next key is new, and the peer still opens the gap.
+    const after = ratchetEncrypt(node, ahead, utf8('after'));
+    expect(decodeRatchetHeader(after.message.subarray(0, RATCHET_HEADER_BYTES)).n).toBe(5);
+    let b = ratchetDecrypt(node, bob, after.message, NOW);
+    expect(new TextDecoder().decode(b.plaintext)).toBe('after');
+    b = ratchetDecrypt(node, b.state, messages[2]!, NOW);
+    expect(new TextDecoder().decode(b.plaintext)).toBe('m2');
+    expect(() => advanceSendingChain(node, alice, 0)).toThrow(RangeError);
+    expect(() => advanceSendingChain(node, alice, 1.5)).toThrow(RangeError);
+    expect(() => advanceSendingChain(node, alice, MAX_SKIP + 1)).toThrow(RangeError);
+    expect(() => advanceSendingChain(node, bob, 1)).toThrow(RangeError);
   });
 
   it('refuses a jump beyond MAX_SKIP in one chain', () => {

@@ -283,6 +283,29 @@ export function ratchetEncrypt(crypto: CryptoProvider, state: RatchetState, plai
   return { state: next, message };
 }
 
+/**
+ * The state with its sending chain moved `steps` keys ahead without sending anything: what to
+ * store so that the keys in between can be used by sends that store nothing (key reservation).
+ * After a crash the stored state sends from the far end; the receiver derives the keys it never
+ * gets as skipped keys (keep `steps` well under {@link MAX_SKIP}). A key is never used twice.
+ * @throws RangeError when the state cannot send yet, or `steps` is not an integer in 1..MAX_SKIP
+ */
+export function advanceSendingChain(crypto: CryptoProvider, state: RatchetState, steps: number): RatchetState {
+  if (!Number.isInteger(steps) || steps < 1 || steps > MAX_SKIP) throw new RangeError(`advanceSendingChain: steps must be an integer from 1 to ${MAX_SKIP}`);
+  if (state.sendChainKey === undefined) throw new RangeError('advanceSendingChain: the responder cannot send before it has received the first message');
+  if (state.sendCount + steps > 0xffffffff) throw new RangeError('advanceSendingChain: sending chain exhausted');
+  let chainKey = state.sendChainKey;
+  for (let i = 0; i < steps; i++) {
+    const step = kdfChain(crypto, chainKey);
+    chainKey = nextChainKey(step);
+    step.fill(0);
+  }
+  const next = copyState(state);
+  next.sendChainKey = chainKey;
+  next.sendCount = state.sendCount + steps;
+  return next;
+}
+
 /** Working copy for one decrypt: the skipped map is copied only when it changes. */
 interface Draft {
   s: Mutable<RatchetState>;

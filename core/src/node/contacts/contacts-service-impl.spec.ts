@@ -54,6 +54,22 @@ describe('ContactsServiceImpl', () => {
     expect((await contacts.list()).map((c) => c.userId)).toContain(bob.userId);
   });
 
+  it('answers get from memory, kept current by every change, and hands out copies', async () => {
+    const kim = newUser();
+    await contacts.add(kim.userId, { name: 'kim' });
+    expect((await contacts.get(kim.userId))?.verified).toBe(false);
+    await contacts.verify('kim');
+    await contacts.rename('kim', 'kimberly');
+    expect(await contacts.get(kim.userId)).toMatchObject({ verified: true, name: 'kimberly' });
+    await contacts.learnIdentityKey(kim.userId, kim.publicKey);
+    const copy = (await contacts.get(kim.userId))!;
+    copy.identityKey!.fill(0);
+    (copy as { verified: boolean }).verified = false;
+    expect(await contacts.get(kim.userId)).toMatchObject({ verified: true, identityKey: kim.publicKey });
+    await contacts.remove('kimberly');
+    expect(await contacts.get(kim.userId)).toBeUndefined();
+  });
+
   it('rejects a mistyped user ID with the checksum message', async () => {
     const id = newUser().userId;
     const typo = id.slice(0, 10) + (id[10] === 'q' ? 'p' : 'q') + id.slice(11);

@@ -27,6 +27,12 @@ export class ContactsServiceImpl implements ContactsService {
   private readonly removeEmitter = new Emitter<UserId>();
   private readonly presenceEmitter = new Emitter<{ userId: UserId; presence: Presence }>();
   private readonly presences = new Map<UserId, Presence>();
+  /**
+   * Contacts read so far, by user ID: the session and channel layers look a peer up several
+   * times per message. Every write here goes through {@link changed} or {@link remove}, which
+   * keep it current; only contacts are kept (a stranger's lookups are not remembered).
+   */
+  private readonly cache = new Map<UserId, Contact>();
 
   readonly onDidChange: Event<Contact> = this.changeEmitter.event;
   readonly onDidRemove: Event<UserId> = this.removeEmitter.event;
@@ -44,8 +50,15 @@ export class ContactsServiceImpl implements ContactsService {
   }
 
   async get(userId: UserId): Promise<Contact | undefined> {
-    const row = await this.db.selectFrom(CONTACTS_TABLE).selectAll().where('user_id', '=', userId).executeTakeFirst() as ContactRow | undefined;
-    return row && toContact(row);
+    let contact = this.cache.get(userId);
+    if (!contact) {
+      const row = await this.db.selectFrom(CONTACTS_TABLE).selectAll().where('user_id', '=', userId).executeTakeFirst() as ContactRow | undefined;
+      contact = row && toContact(row);
+      if (!contact) return undefined;
+      this.cache.set(userId, contact);
+    }
+    // A copy: plugins get this object, and must not be able to change the kernel's view.
+    return contact.identityKey ? { ...contact, identityKey: contact.identityKey.slice() } : { ...contact };
   }
 
   async resolve(userIdOrName: string): Promise<Contact> {
@@ -96,6 +109,7 @@ export class ContactsServiceImpl implements ContactsService {
 
   async remove(userIdOrName: string): Promise<Contact> {
     const contact = await this.resolve(userIdOrName);
+    this.cache.delete(contact.userId);
     await this.db.deleteFrom(CONTACTS_TABLE).where('user_id', '=', contact.userId).execute();
     this.presences.delete(contact.userId);
     this.removeEmitter.fire(contact.userId);
@@ -178,7 +192,9 @@ export class ContactsServiceImpl implements ContactsService {
   }
 
   private async changed(userId: UserId): Promise<Contact> {
+    this.cache.delete(userId);
     const contact = toContact(await this.row(userId));
+    this.cache.set(userId, contact);
     this.changeEmitter.fire(contact);
     return contact;
   }

@@ -1,6 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { isAppError } from '@discordopus/sdk';
 import { NodeCryptoProvider } from '../crypto/node-crypto-provider.ts';
+import { RATCHET_HEADER_BYTES, decodeRatchetHeader } from '../../common/protocol/double-ratchet.ts';
+import { RESERVED_SENDING_KEYS } from './session-manager.ts';
 import { SessionTestBed, type Party } from './session-test-support.ts';
 import { decodeSessionEnvelope } from './session-envelope.ts';
 import { PREKEYS_TABLE, SESSIONS_TABLE } from './session-migrations.ts';
@@ -150,6 +152,41 @@ describe('SessionManager', () => {
     const before = await stateOf(a2, bobId);
     await a2.sessions.drain();
     expect(await stateOf(a2, bobId)).not.toEqual(before);
+  });
+
+  it('reserves sending keys: sends within the reservation commit nothing; a crash skips the reserved keys and never reuses one', async () => {
+    const [a, b] = await pair();
+    const bobId = b.keyring.userId;
+    const aliceId = a.keyring.userId;
+    const stateOf = async (party: Party) => (await party.profile.db.selectFrom(SESSIONS_TABLE).select('state').where('peer', '=', bobId).executeTakeFirstOrThrow()).state as Uint8Array;
+    const n = (payload: Uint8Array) => decodeRatchetHeader(decodeSessionEnvelope(payload).message.subarray(0, RATCHET_HEADER_BYTES)).n;
+    expect(await deliver(a, b, await a.sessions.encrypt(bobId, enc('hello')))).toBe('hello');
+    // Alice stores Bob's answer: that commit reserves keys on her new sending chain.
+    expect(await deliver(b, a, await b.sessions.encrypt(aliceId, enc('hi')))).toBe('hi');
+    const committed = await stateOf(a);
+    const sent: Uint8Array[] = [];
+    for (let i = 0; i < 3; i++) sent.push(await a.sessions.encrypt(bobId, enc(`r${i}`)));
+    expect(sent.map(n)).toEqual([0, 1, 2]);
+    expect(await stateOf(a)).toEqual(committed);
+
+    // Crash: the profile closes without drain. The stored chain is ahead of every key used.
+    await a.profile.close();
+    const a2 = await open(a.dir, false, 'alice');
+    const after = await a2.sessions.encrypt(bobId, enc('after the crash'));
+    expect(n(after)).toBe(RESERVED_SENDING_KEYS);
+    expect(await deliver(a2, b, after)).toBe('after the crash');
+    // What left before the crash still opens (skipped keys), in any order.
+    for (const i of [2, 0, 1]) expect(await deliver(a2, b, sent[i]!)).toBe(`r${i}`);
+    expect(await failure(b.sessions.receive(aliceId, sent[1]!))).toBe('crypto/replay');
+
+    // The restart's first send committed a new reservation; the sends within it commit nothing.
+    const reserved = await stateOf(a2);
+    for (let i = 0; i < RESERVED_SENDING_KEYS; i++) await a2.sessions.encrypt(bobId, enc(`within ${i}`));
+    expect(await stateOf(a2)).toEqual(reserved);
+    const beyond = await a2.sessions.encrypt(bobId, enc('beyond'));
+    expect(await stateOf(a2)).not.toEqual(reserved);
+    expect(await deliver(a2, b, beyond)).toBe('beyond');
+    expect(await deliver(b, a2, await b.sessions.encrypt(aliceId, enc('back')))).toBe('back');
   });
 
   it('resets a session only on a fresh request signed by the contact, for us; replays, forgeries and redirects are refused', async () => {

@@ -4,7 +4,7 @@ import type { CryptoProvider } from '../../common/crypto/crypto-provider.ts';
 import { equalBytes, toHex } from '../../common/crypto/bytes.ts';
 import { isCryptoError } from '../../common/crypto/crypto-error.ts';
 import {
-  canRatchetSend, deserializeRatchetState, hasRatchetReceived, initRatchetInitiator, initRatchetResponder, ratchetDecrypt, ratchetEncrypt,
+  advanceSendingChain, canRatchetSend, deserializeRatchetState, hasRatchetReceived, initRatchetInitiator, initRatchetResponder, ratchetDecrypt, ratchetEncrypt,
   serializeRatchetState, type RatchetState,
 } from '../../common/protocol/double-ratchet.ts';
 import { x3dhInitiate, x3dhRespond, type X3dhInitiatorResult } from '../../common/protocol/x3dh.ts';
@@ -75,6 +75,15 @@ interface WorkingSession {
   state: RatchetState | undefined;
   dirty: boolean;
   isNew: boolean;
+  /** Where the stored sending chain stands (ahead of `state`'s: see {@link RESERVED_SENDING_KEYS}). */
+  reserved?: Reservation | undefined;
+}
+
+/** The sending chain position a commit stored: the chain (our ratchet key), its count and key there. */
+interface Reservation {
+  readonly ratchetKey: Uint8Array;
+  readonly sendCount: number;
+  readonly sendChainKey: Uint8Array;
 }
 
 /**
@@ -96,6 +105,15 @@ const RESET_ACCEPT_INTERVAL_MS = 60_000;
 
 /** Ratchet steps that only consumed acks wait at most this long for the next commit. */
 const UNSAVED_FLUSH_MS = 1_000;
+
+/**
+ * Key reservation: every commit stores the sending chain this many keys ahead of the in-memory
+ * state, so the sends that follow need no commit of their own until they reach that point. A
+ * crash loses the in-memory position: the stored state then sends from the reserved end, so the
+ * keys in between are skipped (the peer derives them as skipped keys, bounded by MAX_SKIP), never
+ * reused.
+ */
+export const RESERVED_SENDING_KEYS = 8;
 
 /** Sessions per peer kept for decryption (both sides may start one at the same time). */
 const MAX_SESSIONS_PER_PEER = 3;
@@ -235,12 +253,18 @@ export class SessionManager {
     const { messages, state } = this.encryptOn(session, plaintexts);
     const x3dh = this.x3dhFor(session, state);
     const isNew = session.isNew;
+    const senderIdentityKey = this.options.keyring.info.publicKey;
+    if (!isNew && !afterReset && covers(session.reserved, state)) {
+      // Every key used lies within what the last commit reserved: nothing to store. `dirty`
+      // stays as it was: receive steps not committed yet still wait for the next commit.
+      session.state = state;
+      return messages.map((message) => encodeSessionEnvelope({ senderIdentityKey, x3dh, message }));
+    }
     await this.commit(peer, work, [{ session, state }], async () => {
       if (isNew) work.unshift(session);
     }, async (trx) => {
       if (afterReset) await trx.updateTable(RESETS_TABLE).set({ skip_one_time: 0 }).where('peer', '=', peer).execute();
     });
-    const senderIdentityKey = this.options.keyring.info.publicKey;
     return messages.map((message) => encodeSessionEnvelope({ senderIdentityKey, x3dh, message }));
   }
 
@@ -275,10 +299,12 @@ export class SessionManager {
     for (const w of work) if (w.dirty) writes.set(w, w.state!);
     for (const u of updates) writes.set(u.session, u.state);
     const handled = this.handledInbox.splice(0);
+    const stored = new Map<WorkingSession, { state: RatchetState; reserved: Reservation | undefined }>();
+    for (const [w, state] of writes) stored.set(w, this.reserve(w, state));
     let result: T | undefined;
     try {
       result = await this.options.db.transaction().execute(async (trx) => {
-        for (const [w, state] of writes) await this.writeSession(trx, peer, w, state, now);
+        for (const [w, s] of stored) await this.writeSession(trx, peer, w, s.state, now);
         await this.deleteHandled(trx, handled);
         return extra ? await extra(trx) : undefined;
       });
@@ -289,6 +315,7 @@ export class SessionManager {
     }
     for (const [w, state] of writes) {
       w.state = state;
+      w.reserved = stored.get(w)!.reserved;
       w.dirty = false;
       w.isNew = false;
       w.row.used_at = now;
@@ -297,6 +324,20 @@ export class SessionManager {
     await after();
     this.unsaved.delete(peer);
     return result;
+  }
+
+  /**
+   * What to store for `state`: its sending chain at the reserved position (the last
+   * reservation while sends remain within it, else {@link RESERVED_SENDING_KEYS} keys ahead).
+   */
+  private reserve(w: WorkingSession, state: RatchetState): { state: RatchetState; reserved: Reservation | undefined } {
+    if (state.sendChainKey === undefined) return { state, reserved: undefined };
+    let reserved = w.reserved;
+    if (!reserved || state.sendCount >= reserved.sendCount || !equalBytes(reserved.ratchetKey, state.dhSelf.publicKey)) {
+      const ahead = advanceSendingChain(this.options.crypto, state, RESERVED_SENDING_KEYS);
+      reserved = { ratchetKey: state.dhSelf.publicKey, sendCount: ahead.sendCount, sendChainKey: ahead.sendChainKey! };
+    }
+    return { state: { ...state, sendChainKey: reserved.sendChainKey, sendCount: reserved.sendCount }, reserved };
   }
 
   private async writeSession(trx: Transaction<any>, peer: UserId, w: WorkingSession, state: RatchetState, now: number): Promise<void> {
@@ -702,6 +743,11 @@ export class SessionManager {
     bytes.set(ephemeralKey, 32);
     return toHex(this.options.crypto.sha256(bytes).subarray(0, 16));
   }
+}
+
+/** True when the keys `state` used on its sending chain all lie within the stored reservation. */
+function covers(reserved: Reservation | undefined, state: RatchetState): boolean {
+  return reserved !== undefined && state.sendCount <= reserved.sendCount && equalBytes(reserved.ratchetKey, state.dhSelf.publicKey);
 }
 
 function identityChanged(peer: UserId, why?: string): AppError {

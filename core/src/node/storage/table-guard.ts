@@ -260,6 +260,11 @@ class TableGuardPlugin implements KyselyPlugin {
       case 'OnNode':
         this.visitJoinCondition(n.on);
         return;
+      case 'ValueNode':
+      case 'PrimitiveValueListNode':
+        // Bound parameters (or, `immediate`, quoted literals): never names. Not walking them
+        // spares a walk over every byte of a blob and every value of a bulk insert.
+        return;
       case 'RawNode':
         if (!isTrustedSqlNode(n)) {
           throw new AppError(
