@@ -3,17 +3,17 @@
  * `listen --answer-calls --record`, alice running `call --video --record --duration`. Both
  * recordings must decode (ffprobe) with audio and video frames.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../core/src/node/client/test-profiles.ts';
 import { BUILT_IN_CLIP } from '../plugins/calls/src/index.ts';
-import { befriendCliProfiles, CLI_BIN, makeCliProfile, type CliProfile } from './cli-profiles.ts';
+import { befriendCliProfiles, makeCliProfile, type CliProfile } from './cli-profiles.ts';
+import { CliListener } from './cli-listen.ts';
 import { startServerProcess, type ServerProcess } from './server-support.ts';
 import { probeFrames } from './calls-support.ts';
 
-const bin = CLI_BIN;
 const temp = tempDir('discordopus-calls-cli-');
 const PASS = 'calls cli passphrase';
 const LONG = 180_000;
@@ -31,35 +31,9 @@ function env(): NodeJS.ProcessEnv {
   return { ...base, DISCORDOPUS_PASSPHRASE: PASS, DISCORDOPUS_SERVER: server.url, DISCORDOPUS_PEER_LINKS: 'loopback' };
 }
 
-function start(profile: Profile, args: string[]): { child: ChildProcess; lines: Record<string, any>[]; out: { stderr: string }; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, [bin, '--profile', profile.dir, ...args], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const lines: Record<string, any>[] = [];
-  const out = { stderr: '' };
-  let buffered = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    let at: number;
-    while ((at = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, at).trim();
-      buffered = buffered.slice(at + 1);
-      if (line) lines.push(JSON.parse(line));
-    }
-  });
-  child.stderr!.on('data', (chunk: Buffer) => (out.stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    children.delete(child);
-    resolve(code);
-  }));
-  return { child, lines, out, exited };
-}
-
-async function until(what: string, condition: () => boolean, timeoutMs = 120_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+/** A running CLI process; with --json every stdout line must be a JSON object. */
+function start(profile: Profile, args: string[]): CliListener {
+  return CliListener.spawn(['--profile', profile.dir, ...args], { env: env(), children, strict: args.includes('--json') });
 }
 
 const makeProfile = (name: string): Promise<Profile> => makeCliProfile(temp.dir, name, PASS);
@@ -83,19 +57,19 @@ describe('discordopus call / listen --answer-calls', () => {
     const bobRecords = path.join(temp.dir, 'bob-{callId}.webm');
     const aliceRecords = path.join(temp.dir, 'alice.webm');
     const bobListens = start(bob, ['--json', 'listen', '--answer-calls', '--record', bobRecords]);
-    await until('bob to be online', () => bobListens.lines.some((e) => e.type === 'ready'));
+    await bobListens.until('bob to be online', (events) => events.some((e) => e.type === 'ready'));
 
     const call = start(alice, ['--json', 'call', 'bob', '--video', '--send', BUILT_IN_CLIP, '--record', aliceRecords, '--duration', '4']);
     const code = await call.exited;
-    expect(code, call.out.stderr).toBe(0);
-    const final = call.lines.at(-1)!;
+    expect(code, call.stderr).toBe(0);
+    const final = call.events.at(-1)!;
     expect(final).toMatchObject({ type: 'call', state: 'ended', endReason: 'hangup', peer: bob.userId, recording: aliceRecords });
     expect(final.durationS).toBeGreaterThanOrEqual(3);
-    expect(call.lines.map((l) => l.state)).toEqual(expect.arrayContaining(['ringing', 'connecting', 'active', 'ended']));
+    expect(call.events.map((l) => l.state)).toEqual(expect.arrayContaining(['ringing', 'connecting', 'active', 'ended']));
 
-    await until('bob to see the hang-up', () => bobListens.lines.some((e) => e.type === 'call' && e.state === 'ended'));
+    await bobListens.until('bob to see the hang-up', (events) => events.some((e) => e.type === 'call' && e.state === 'ended'));
     const callId = final.callId as string;
-    expect(bobListens.lines.filter((e) => e.type === 'call' && e.callId === callId).map((e) => e.state)).toEqual(expect.arrayContaining(['ringing', 'connecting', 'active', 'ended']));
+    expect(bobListens.events.filter((e) => e.type === 'call' && e.callId === callId).map((e) => e.state)).toEqual(expect.arrayContaining(['ringing', 'connecting', 'active', 'ended']));
     bobListens.child.kill('SIGTERM');
     expect(await bobListens.exited).toBe(0);
 
@@ -112,14 +86,14 @@ describe('discordopus call / listen --answer-calls', () => {
     // Bob stopped listening: the invite cannot be delivered, so nothing rings.
     const offline = start(alice, ['call', 'bob', '--ring-timeout', '2']);
     expect(await offline.exited).not.toBe(0);
-    expect(offline.out.stderr).toMatch(/Could not ring bob/);
+    expect(offline.stderr).toMatch(/Could not ring bob/);
 
     const bad = start(alice, ['call', 'bob', '--send', path.join(temp.dir, 'missing.webm')]);
     expect(await bad.exited).not.toBe(0);
-    expect(bad.out.stderr).toMatch(/Cannot read the media file/);
+    expect(bad.stderr).toMatch(/Cannot read the media file/);
 
     const usage = start(alice, ['call', 'bob', '--duration', 'soon']);
     expect(await usage.exited).toBe(2);
-    expect(usage.out.stderr).toMatch(/--duration expects a number of seconds/);
+    expect(usage.stderr).toMatch(/--duration expects a number of seconds/);
   }, LONG);
 });

@@ -5,8 +5,8 @@
  * the suite, kept at that size so CI on 2 cores stays within its budget).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, watch, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, statSync, watch } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_CHUNK_BYTES, type FilesApi } from '../plugins/files/src/index.ts';
@@ -14,6 +14,8 @@ import { createClient } from '../core/src/node/client/create-client.ts';
 import { firstPartyPlugins } from '../core/src/node/client/first-party-plugins.ts';
 import { tempDir } from '../core/src/node/client/test-profiles.ts';
 import { befriendCliProfiles, CLI_BIN, makeCliProfile, type CliProfile } from './cli-profiles.ts';
+import { CliListener } from './cli-listen.ts';
+import { writeRandomFile } from './support/random-file.ts';
 import { startServerProcess, type ServerProcess } from './server-support.ts';
 
 const bin = CLI_BIN;
@@ -64,70 +66,12 @@ function start(profile: Profile, args: string[], extraEnv: Record<string, string
   return { child, stderrLines, done };
 }
 
-/** A running `listen --json --accept-files DIR`: its events so far, and a way to wait for one. */
-class Listener {
-  readonly events: Record<string, any>[] = [];
-  stderr = '';
-  private readonly waiters = new Set<() => void>();
-  readonly exited: Promise<number | null>;
-  private constructor(readonly child: ChildProcess) {
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      let at: number;
-      while ((at = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, at);
-        buffered = buffered.slice(at + 1);
-        // Only JSON lines are events (a stray debug print must not crash the reader).
-        if (line.trim().startsWith('{')) this.events.push(JSON.parse(line));
-      }
-      for (const wake of [...this.waiters]) wake();
-    });
-    child.stderr!.on('data', (chunk: Buffer) => {
-      this.stderr += chunk.toString();
-      for (const wake of [...this.waiters]) wake();
-    });
-    this.exited = new Promise((resolve) => child.once('exit', (code) => {
-      children.delete(child);
-      resolve(code);
-      for (const wake of [...this.waiters]) wake();
-    }));
-  }
-
-  static async start(profile: Profile, dir: string): Promise<Listener> {
-    const child = spawn(process.execPath, [bin, '--profile', profile.dir, '--json', 'listen', '--accept-files', dir], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    const listener = new Listener(child);
-    await listener.until('ready', (events) => events.some((e) => e.type === 'ready'));
-    return listener;
-  }
-
-  files(): Record<string, any>[] {
-    return this.events.filter((e) => e.type === 'file');
-  }
-
-  until(what: string, condition: (events: Record<string, any>[]) => boolean, timeoutMs = 240_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => done(new Error(`listen: timed out waiting for ${what}; events ${JSON.stringify(this.events)}; stderr ${this.stderr}`)), timeoutMs);
-      const done = (error?: Error) => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        if (error) reject(error);
-        else resolve();
-      };
-      const check = () => {
-        if (condition(this.events)) done();
-        else if (this.child.exitCode !== null || this.child.signalCode !== null) done(new Error(`listen exited while waiting for ${what}: ${this.stderr}`));
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-    return this.exited;
-  }
+/** A running `listen --json --accept-files DIR`, once it is ready. */
+async function startListener(profile: Profile, dir: string): Promise<CliListener> {
+  // Only JSON lines are events (a stray debug print must not crash the reader): not strict.
+  const listener = CliListener.spawn(['--profile', profile.dir, '--json', 'listen', '--accept-files', dir], { env: env(), children, timeoutMs: 240_000 });
+  await listener.until('ready', (events) => events.some((e) => e.type === 'ready'));
+  return listener;
 }
 
 const makeProfile = (name: string): Promise<Profile> => makeCliProfile(temp.dir, name, PASS);
@@ -142,22 +86,6 @@ async function withFiles<T>(profile: Profile, fn: (api: FilesApi) => Promise<T>)
   } finally {
     await client.close();
   }
-}
-
-/** A file of random bytes written 1 MiB at a time; returns its SHA-256. */
-function randomFile(file: string, size: number): string {
-  const hash = createHash('sha256');
-  const fd = openSync(file, 'w');
-  try {
-    for (let at = 0; at < size; at += MiB) {
-      const block = randomBytes(Math.min(MiB, size - at));
-      hash.update(block);
-      writeSync(fd, block);
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest('hex');
 }
 
 function sha(file: string): string {
@@ -239,16 +167,16 @@ describe('discordopus send-file / listen --accept-files', () => {
     const dst = path.join(temp.dir, 'sizes-dst');
     mkdirSync(src, { recursive: true });
     mkdirSync(dst, { recursive: true });
-    const listener = await Listener.start(bob, dst);
+    const listener = await startListener(bob, dst);
     const sizes = [0, 1, C - 1, C, C + 1];
     for (const size of sizes) {
       const file = path.join(src, `f${size}.bin`);
-      const expected = randomFile(file, size);
+      const expected = writeRandomFile(file, size);
       const sent = await start(alice, ['--json', 'send-file', 'bob', file]).done;
       expect(sent.code, sent.stderr).toBe(0);
       expect(JSON.parse(sent.stdout)).toMatchObject({ to: bob.userId, name: `f${size}.bin`, size, state: 'verified' });
-      await listener.until(`file of ${size} bytes`, () => listener.files().some((f) => f.name === `f${size}.bin`));
-      const line = listener.files().find((f) => f.name === `f${size}.bin`)!;
+      await listener.until(`file of ${size} bytes`, () => listener.ofType('file').some((f) => f.name === `f${size}.bin`));
+      const line = listener.ofType('file').find((f) => f.name === `f${size}.bin`)!;
       expect(line).toEqual({ type: 'file', from: alice.userId, name: `f${size}.bin`, path: path.join(dst, `f${size}.bin`), size });
       expect(sha(line.path)).toBe(expected);
     }
@@ -262,12 +190,12 @@ describe('discordopus send-file / listen --accept-files', () => {
     mkdirSync(src, { recursive: true });
     mkdirSync(dst, { recursive: true });
     const file = path.join(src, 'large.bin');
-    const expected = randomFile(file, 200 * MiB);
-    const listener = await Listener.start(bob, dst);
+    const expected = writeRandomFile(file, 200 * MiB);
+    const listener = await startListener(bob, dst);
     const sent = await start(alice, ['send-file', 'bob', file]).done;
     expect(sent.code, sent.stderr).toBe(0);
     expect(sent.stdout).toBe('verified: large.bin (209715200 bytes) arrived intact\n');
-    await listener.until('the large file', () => listener.files().length === 1);
+    await listener.until('the large file', () => listener.ofType('file').length === 1);
     expect(sha(path.join(dst, 'large.bin'))).toBe(expected);
     expect(await listener.stop()).toBe(0);
   }, LONG);
@@ -279,8 +207,8 @@ describe('discordopus send-file / listen --accept-files', () => {
     mkdirSync(dst, { recursive: true });
     const size = 64 * MiB;
     const file = path.join(src, 'resume.bin');
-    const expected = randomFile(file, size);
-    const first = await Listener.start(bob, dst);
+    const expected = writeRandomFile(file, size);
+    const first = await startListener(bob, dst);
     const sender = start(alice, ['send-file', 'bob', file], { DEBUG: '1' });
     await grows(dst, 'resume.bin.part', size / 2);
     const sessionsBefore = sendingFrom(sender.stderrLines).length;
@@ -289,10 +217,10 @@ describe('discordopus send-file / listen --accept-files', () => {
     const kept = statSync(path.join(dst, 'resume.bin.part')).size;
     expect(kept).toBeGreaterThan(0);
     expect(kept).toBeLessThan(size);
-    const second = await Listener.start(bob, dst);
+    const second = await startListener(bob, dst);
     const sent = await sender.done;
     expect(sent.code, sent.stderr.slice(-2000)).toBe(0);
-    await second.until('the resumed file', () => second.files().length === 1);
+    await second.until('the resumed file', () => second.ofType('file').length === 1);
     expect(sha(path.join(dst, 'resume.bin'))).toBe(expected);
     const sessions = sendingFrom(sender.stderrLines);
     expect(sessions[0]).toBe(0);
@@ -313,8 +241,8 @@ describe('discordopus send-file / listen --accept-files', () => {
     const src = path.join(temp.dir, 'full-src');
     mkdirSync(src, { recursive: true });
     const file = path.join(src, 'toobig.bin');
-    const expected = randomFile(file, 8 * MiB);
-    const listener = await Listener.start(bob, dst);
+    const expected = writeRandomFile(file, 8 * MiB);
+    const listener = await startListener(bob, dst);
     const sender = start(alice, ['send-file', 'bob', file]);
     await listener.until('the disk-full report', () => /could not receive toobig\.bin: .*full/.test(listener.stderr));
     await listener.stop();
@@ -323,10 +251,10 @@ describe('discordopus send-file / listen --accept-files', () => {
     expect(failed!.message).toMatch(/full/);
     expect(existsSync(path.join(dst, 'toobig.bin.part'))).toBe(true);
     spawnSync('mount', ['-o', 'remount,size=32m', dst], { stdio: 'ignore' });
-    const again = await Listener.start(bob, dst);
+    const again = await startListener(bob, dst);
     const sent = await sender.done;
     expect(sent.code, sent.stderr.slice(-2000)).toBe(0);
-    await again.until('the resumed file', () => again.files().length === 1);
+    await again.until('the resumed file', () => again.ofType('file').length === 1);
     expect(sha(path.join(dst, 'toobig.bin'))).toBe(expected);
     expect(await again.stop()).toBe(0);
   }, LONG);
@@ -336,7 +264,7 @@ describe('discordopus send-file / listen --accept-files', () => {
     expect(missing.code).toBe(4);
     expect(missing.stderr).toMatch(/does not exist/);
     const file = path.join(temp.dir, 'x.bin');
-    randomFile(file, 10);
+    writeRandomFile(file, 10);
     const unknown = await start(alice, ['send-file', 'carol', file]).done;
     expect(unknown.code).toBe(4);
     const bad = await start(alice, ['send-file', 'bob', file, '--timeout', 'soon']).done;

@@ -13,6 +13,7 @@ import { createLogger } from '../core/src/node/kernel/kernel.ts';
 import { firstPartyPlugins } from '../core/src/node/client/first-party-plugins.ts';
 import { tempDir } from '../core/src/node/client/test-profiles.ts';
 import { befriendCliProfiles, CLI_BIN, makeCliProfile, type CliProfile } from './cli-profiles.ts';
+import { CliListener } from './cli-listen.ts';
 import { startServerProcess, type ServerProcess } from './server-support.ts';
 
 const bin = CLI_BIN;
@@ -50,112 +51,16 @@ function run(profile: Profile, args: string[]): Promise<{ code: number | null; s
   });
 }
 
-/** A running `listen --json`: its events so far, and a way to wait for one. */
-class Listener {
-  readonly events: Record<string, any>[] = [];
-  stderr = '';
-  private readonly waiters = new Set<() => void>();
-  readonly exited: Promise<number | null>;
-  private constructor(readonly child: ChildProcess) {
-    let buffered = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      let at: number;
-      while ((at = buffered.indexOf('\n')) >= 0) {
-        const line = buffered.slice(0, at);
-        buffered = buffered.slice(at + 1);
-        if (line.trim()) this.events.push(JSON.parse(line));
-      }
-      for (const wake of [...this.waiters]) wake();
-    });
-    child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
-    this.exited = new Promise((resolve) => child.once('exit', (code) => {
-      children.delete(child);
-      resolve(code);
-      for (const wake of [...this.waiters]) wake();
-    }));
-  }
-
-  static async start(profile: Profile): Promise<Listener> {
-    const child = spawn(process.execPath, [bin, '--profile', profile.dir, 'listen', '--json'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(child);
-    const listener = new Listener(child);
-    await listener.until('ready', (events) => events.some((e) => e.type === 'ready'));
-    return listener;
-  }
-
-  messages(): Record<string, any>[] {
-    return this.events.filter((e) => e.type === 'message');
-  }
-
-  /** Resolves once `condition` holds on the events (checked on every output), or fails after `timeoutMs`. */
-  until(what: string, condition: (events: Record<string, any>[]) => boolean, timeoutMs = 120_000): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => done(new Error(`listen: timed out waiting for ${what}; events ${JSON.stringify(this.events)}; stderr ${this.stderr}`)), timeoutMs);
-      const done = (error?: Error) => {
-        clearTimeout(timer);
-        this.waiters.delete(check);
-        if (error) reject(error);
-        else resolve();
-      };
-      const check = () => {
-        if (condition(this.events)) done();
-        else if (this.child.exitCode !== null || this.child.signalCode !== null) done(new Error(`listen exited while waiting for ${what}: ${this.stderr}`));
-      };
-      this.waiters.add(check);
-      check();
-    });
-  }
-
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
-    return this.exited;
-  }
+/** A running `listen --json`, once it is ready; its output must be only JSON lines. */
+async function startListener(profile: Profile): Promise<CliListener> {
+  const listener = CliListener.spawn(['--profile', profile.dir, 'listen', '--json'], { env: env(), children, strict: true });
+  await listener.until('ready', (events) => events.some((e) => e.type === 'ready'));
+  return listener;
 }
 
 /** A running `listen` without --json: the lines it printed, and a way to wait for one. */
-function listenHuman(profile: Profile): { lines: string[]; until(what: string, match: (line: string) => boolean): Promise<void>; stop(): Promise<number | null> } {
-  const child = spawn(process.execPath, [bin, '--profile', profile.dir, 'listen'], { env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const lines: string[] = [];
-  let buffered = '';
-  let stderr = '';
-  const waiters = new Set<() => void>();
-  child.stdout.on('data', (chunk: Buffer) => {
-    buffered += chunk.toString();
-    const parts = buffered.split('\n');
-    buffered = parts.pop()!;
-    lines.push(...parts);
-    for (const wake of [...waiters]) wake();
-  });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    children.delete(child);
-    resolve(code);
-    for (const wake of [...waiters]) wake();
-  }));
-  return {
-    lines,
-    until: (what, match) => new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => done(new Error(`listen: no line for ${what}; printed ${JSON.stringify(lines)}; stderr ${stderr}`)), 120_000);
-      const done = (error?: Error) => {
-        clearTimeout(timer);
-        waiters.delete(check);
-        if (error) reject(error);
-        else resolve();
-      };
-      const check = () => {
-        if (lines.some(match)) done();
-        else if (child.exitCode !== null || child.signalCode !== null) done(new Error(`listen exited while waiting for ${what}: ${stderr}`));
-      };
-      waiters.add(check);
-      check();
-    }),
-    stop: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      return exited;
-    },
-  };
+function listenHuman(profile: Profile): CliListener {
+  return CliListener.spawn(['--profile', profile.dir, 'listen'], { env: env(), children });
 }
 
 const makeProfile = (name: string): Promise<Profile> => makeCliProfile(temp.dir, name, PASS);
@@ -186,20 +91,20 @@ afterAll(async () => {
 
 describe('discordopus send / listen', () => {
   it('exchanges messages both ways: send prints "delivered", listen prints the message as JSON', async () => {
-    const bobListens = await Listener.start(bob);
+    const bobListens = await startListener(bob);
     const sent = await run(alice, ['send', 'bob', 'hello bob', '--timeout', '60']);
     expect(sent.code, sent.stderr).toBe(0);
     expect(sent.stdout).toBe('delivered\n');
     await bobListens.until('the message', (events) => events.some((e) => e.type === 'message'));
-    expect(bobListens.messages()).toEqual([{ type: 'message', from: alice.userId, text: 'hello bob', id: expect.stringMatching(/^[0-9a-f]{32}$/), sentAt: expect.any(Number) }]);
+    expect(bobListens.ofType('message')).toEqual([{ type: 'message', from: alice.userId, text: 'hello bob', id: expect.stringMatching(/^[0-9a-f]{32}$/), sentAt: expect.any(Number) }]);
     expect(await bobListens.stop()).toBe(0);
 
-    const aliceListens = await Listener.start(alice);
+    const aliceListens = await startListener(alice);
     const back = await run(bob, ['--json', 'send', alice.userId, 'hello alice', '--timeout', '60']);
     expect(back.code, back.stderr).toBe(0);
     expect(JSON.parse(back.stdout)).toMatchObject({ status: 'delivered', to: alice.userId });
     await aliceListens.until('the reply', (events) => events.some((e) => e.type === 'message'));
-    expect(aliceListens.messages()).toMatchObject([{ from: bob.userId, text: 'hello alice' }]);
+    expect(aliceListens.ofType('message')).toMatchObject([{ from: bob.userId, text: 'hello alice' }]);
     expect(await aliceListens.stop()).toBe(0);
   }, LONG);
 
@@ -208,14 +113,14 @@ describe('discordopus send / listen', () => {
     expect(queued.code, queued.stderr).toBe(0);
     expect(queued.stdout).toBe('queued\n');
     // The sender comes back and goes again while the recipient is still offline.
-    const interim = await Listener.start(alice);
+    const interim = await startListener(alice);
     expect(await interim.stop()).toBe(0);
 
-    const bobListens = await Listener.start(bob);
-    const aliceListens = await Listener.start(alice);
+    const bobListens = await startListener(bob);
+    const aliceListens = await startListener(alice);
     await bobListens.until('the queued message', (events) => events.some((e) => e.type === 'message'));
     await aliceListens.until('the delivered status', (events) => events.some((e) => e.type === 'status' && e.status === 'delivered'));
-    expect(bobListens.messages().map((m) => m.text)).toEqual(['while you were away']);
+    expect(bobListens.ofType('message').map((m) => m.text)).toEqual(['while you were away']);
     await Promise.all([bobListens.stop(), aliceListens.stop()]);
   }, LONG);
 
@@ -225,18 +130,18 @@ describe('discordopus send / listen', () => {
     await withMessaging(alice, async (api) => {
       for (const text of texts) await api.sendText('bob', text);
     });
-    const first = await Listener.start(bob);
-    const aliceListens = await Listener.start(alice);
-    await first.until('the first of the burst', () => first.messages().length >= 1);
+    const first = await startListener(bob);
+    const aliceListens = await startListener(alice);
+    await first.until('the first of the burst', () => first.ofType('message').length >= 1);
     await first.stop('SIGKILL');
-    const second = await Listener.start(bob);
+    const second = await startListener(bob);
     await aliceListens.until('every message delivered', (events) => {
       const delivered = new Set(events.filter((e) => e.type === 'status' && (e.status === 'delivered' || e.status === 'read')).map((e) => e.id));
       return delivered.size >= texts.length;
     }, 150_000);
     await Promise.all([second.stop(), aliceListens.stop()]);
 
-    const printed = [...first.messages(), ...second.messages()].map((m) => m.text);
+    const printed = [...first.ofType('message'), ...second.ofType('message')].map((m) => m.text);
     expect(new Set(printed).size).toBe(printed.length);
     const history = await withMessaging(bob, (api) => api.history('alice', { limit: 500 }));
     const burst = history.messages.filter((m) => m.text?.startsWith('burst '));
@@ -310,7 +215,7 @@ describe('discordopus send / listen', () => {
   }, LONG);
 
   it('goes on after the server is killed and restarted mid-conversation: both reconnect, the outbox drains, nothing lost or doubled', async () => {
-    const bobListens = await Listener.start(bob);
+    const bobListens = await startListener(bob);
     // Alice in this process (a separate process from Bob's listen), relay only: the envelopes
     // must cross the restarted server, not a direct link that would outlive it.
     const client = await createClient({
@@ -345,7 +250,7 @@ describe('discordopus send / listen', () => {
       // Delivered receipts come from Bob's listen: it reconnected on its own too.
       await until('every message delivered', () => ids.every((id) => delivered.has(id)));
       await bobListens.until('every message printed', (events) => ids.every((id) => events.some((e) => e.type === 'message' && e.id === id)));
-      const printed = bobListens.messages().filter((m) => ids.includes(m.id) || m.id === before.id).map((m) => m.text);
+      const printed = bobListens.ofType('message').filter((m) => ids.includes(m.id) || m.id === before.id).map((m) => m.text);
       expect(printed).toEqual(['before the restart', ...during.map((_, i) => `while the server was down ${i + 1}`), 'after the restart']);
     } finally {
       await client.close();
@@ -358,10 +263,10 @@ describe('discordopus send / listen', () => {
     const queued = await run(bob, ['send', 'alice', 'plain words for alice', '--timeout', '2']);
     expect(queued.stdout, queued.stderr).toBe('queued\n');
     const aliceListens = listenHuman(alice);
-    await aliceListens.until('ready', (line) => line === `listening as ${alice.userId} (Ctrl+C to stop)`);
+    await aliceListens.untilLine('ready', (line) => line === `listening as ${alice.userId} (Ctrl+C to stop)`);
     const bobListens = listenHuman(bob);
-    await aliceListens.until('the message, with the contact name', (line) => line === 'bob: plain words for alice');
-    await bobListens.until('the delivered status', (line) => /^\[delivered\] message [0-9a-f]{8} to alice$/.test(line));
+    await aliceListens.untilLine('the message, with the contact name', (line) => line === 'bob: plain words for alice');
+    await bobListens.untilLine('the delivered status', (line) => /^\[delivered\] message [0-9a-f]{8} to alice$/.test(line));
     expect(bobListens.lines).toContain(`listening as ${bob.userId} (Ctrl+C to stop)`);
     expect(bobListens.lines).toContain('alice is online');
     // No JSON in human mode.

@@ -23,6 +23,7 @@ interface GlobalOptions {
 }
 
 const runtime = () => import('./cli-runtime.ts');
+const daemonRuntime = () => import('./daemon-runtime.ts');
 
 const PASSPHRASE_ENV = 'DISCORDOPUS_PASSPHRASE';
 const BACKUP_PASSPHRASE_ENV = 'DISCORDOPUS_BACKUP_PASSPHRASE';
@@ -98,7 +99,7 @@ function buildProgram(): Command {
     .option('--compare <payload>', 'compare with the code scanned from the contact\'s screen')
     .action(async (contact: string, _opts, command: Command) => {
       const g = globals(command);
-      const { QRCode, compareSafetyNumberPayload } = await runtime();
+      const { compareSafetyNumberPayload } = await runtime();
       await withClient(g, async (client) => {
         const number = await client.safetyNumber(contact);
         if (typeof g.compare === 'string') {
@@ -109,7 +110,7 @@ function buildProgram(): Command {
           return;
         }
         const who = number.contact.name ? `${number.contact.name} (${number.contact.userId})` : number.contact.userId;
-        const qr = g.json ? '' : await QRCode.toString(number.payload, { type: 'terminal', small: true });
+        const qr = g.json ? '' : await (await import('qrcode')).default.toString(number.payload, { type: 'terminal', small: true });
         print(g, { userId: number.contact.userId, digits: number.digits, groups: number.groups, payload: number.payload }, () => [
           `Safety number with ${who}:`,
           '',
@@ -237,7 +238,8 @@ function buildProgram(): Command {
 }
 
 async function runDaemon(g: GlobalOptions, socketPath: string): Promise<void> {
-  const { createLogger, RpcServer, UnixSocketTransport, clientRpcMethods } = await runtime();
+  const { createLogger } = await runtime();
+  const { RpcServer, UnixSocketTransport, clientRpcMethods } = await daemonRuntime();
   const logger = createLogger({ level: process.env.DEBUG ? 'debug' : 'info', name: 'discordopus-daemon', destination: 2 });
   const { firstPartyPlugins } = await import('../client/first-party-plugins.ts');
   const client = await open(g, await readPassphrase({ envVar: PASSPHRASE_ENV, prompt: `Passphrase for ${g.profile}: ` }), { connectSignaling: true, plugins: firstPartyPlugins() }, logger);

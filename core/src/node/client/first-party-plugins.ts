@@ -1,7 +1,8 @@
 import type { PluginDefinition } from '@discordopus/sdk';
 import { createMessagingPlugin } from '@discordopus/plugin-messaging';
 import { createFilesPlugin } from '@discordopus/plugin-files';
-import { createCallsPlugin, type CreateCallsPluginOptions } from '@discordopus/plugin-calls';
+// Not the package root: that also brings the werift engine, which the plugin imports on the first call.
+import { createCallsPlugin, type CreateCallsPluginOptions } from '@discordopus/plugin-calls/plugin';
 
 /** Per-run options of first-party plugins (the CLI's `call --send/--record`, `listen --answer-calls`). */
 export interface FirstPartyPluginOptions {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AppError, toDisposable } from '@discordopus/sdk';
-import { BridgedMediaEngine, CALLS_RPC, callIdSchema, type CallsApi, type EngineBridgeEvent, type EngineBridgeResponse } from '@discordopus/plugin-calls';
+// The runtime-free entry: the package root also brings the werift engine, which only `call` needs.
+import { BridgedMediaEngine, CALLS_RPC, callIdSchema, type CallsApi, type EngineBridgeEvent, type EngineBridgeResponse } from '@discordopus/plugin-calls/common';
 import type { DiscordOpusClient } from '../client/create-client.ts';
 import { rpcMethod, type RpcMethodTable, type RpcSession } from './rpc-server.ts';
 

@@ -2,7 +2,7 @@ import { definePlugin } from '@discordopus/sdk';
 import type { CallsApi } from '../common/calls-api.ts';
 import { callsMigrations } from './calls-migrations.ts';
 import { CallsService, type CallsServiceOptions } from './calls-service.ts';
-import { WeriftMediaEngine } from './werift-media-engine.ts';
+import { LazyMediaEngine } from './lazy-media-engine.ts';
 
 const CALL_COMMAND = { id: 'calls.call', title: 'Call a contact', category: 'Calls' };
 const CALL_BUTTON = {
@@ -31,7 +31,7 @@ export function createCallsPlugin(options: CreateCallsPluginOptions = {}) {
       const { engine, ...rest } = options;
       const calls = new CallsService(ctx, {
         ...rest,
-        ...(engine === null ? {} : { engine: engine ?? new WeriftMediaEngine() }),
+        ...(engine === null ? {} : { engine: engine ?? defaultEngine() }),
       });
       service = calls;
       ctx.subscriptions.push(calls);
@@ -51,6 +51,11 @@ export function createCallsPlugin(options: CreateCallsPluginOptions = {}) {
       await calls?.whenIdle();
     },
   });
+}
+
+/** The werift engine with the built-in clip, imported by the first call: werift stays out of start-up. */
+function defaultEngine(): LazyMediaEngine {
+  return new LazyMediaEngine('werift', async () => new (await import('./werift-media-engine.ts')).WeriftMediaEngine());
 }
 
 /** The first-party calls plugin (werift engine, built-in clip). */
