@@ -1,13 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import {
-  CipherContext,
-  HashAlgorithm,
-  NamedCurveAlgorithm,
-  RTCPeerConnection,
-  SignatureAlgorithm,
-  type DtlsKeys,
-  type RTCDataChannel,
-} from 'werift';
+import type { DtlsKeys, RTCDataChannel, RTCPeerConnection } from 'werift';
 import { AppError, DisposableCollection, Emitter, toDisposable, type Event } from '@discordopus/sdk';
 import { parsePeerSignal, sdpFingerprint, type PeerSignal } from './peer-signal.ts';
 import {
@@ -147,6 +139,16 @@ interface OutgoingMessage {
   readonly reject: (error: AppError) => void;
 }
 
+type Werift = typeof import('werift');
+let weriftModule: Promise<Werift> | undefined;
+
+/** werift, imported by the first link: a client that never opens one (most CLI commands) skips ~0.6 s of CPU. */
+function loadWerift(): Promise<Werift> {
+  weriftModule ??= import('werift');
+  weriftModule.catch(() => (weriftModule = undefined));
+  return weriftModule;
+}
+
 /**
  * An encrypted (DTLS) peer-to-peer link to one contact over werift, carrying named logical
  * channels with reliable, ordered messages on one SCTP data channel.
@@ -196,6 +198,8 @@ export class PeerLink {
   private queuedBytes = 0;
   private readonly reassembler: FrameReassembler;
   private readonly certificate: Promise<DtlsKeys>;
+  /** Set once loaded, which the certificate waits for: every session is made after that. */
+  private werift: Werift | undefined;
   private readonly connectTimeoutMs: number;
   private readonly keepaliveMs: number;
   private readonly deadAfterMs: number;
@@ -218,10 +222,13 @@ export class PeerLink {
     this.reassembler = new FrameReassembler(this.maxMessageBytes);
     // werift would reuse one certificate for every connection of the process, which lets a
     // network observer link a user's connections to different contacts; ~20 ms per link.
-    this.certificate = CipherContext.createSelfSignedCertificateWithKey(
-      { signature: SignatureAlgorithm.ecdsa_3, hash: HashAlgorithm.sha256_4 },
-      NamedCurveAlgorithm.secp256r1_23,
-    );
+    this.certificate = loadWerift().then((werift) => {
+      this.werift = werift;
+      return werift.CipherContext.createSelfSignedCertificateWithKey(
+        { signature: werift.SignatureAlgorithm.ecdsa_3, hash: werift.HashAlgorithm.sha256_4 },
+        werift.NamedCurveAlgorithm.secp256r1_23,
+      );
+    });
     this.certificate.catch(() => {});
   }
 
@@ -511,7 +518,8 @@ export class PeerLink {
   }
 
   private createSession(id: string, keys: DtlsKeys): Session {
-    const pc = new RTCPeerConnection({
+    if (!this.werift) throw new Error('PeerLink: werift is not loaded before the certificate (a bug)');
+    const pc = new this.werift.RTCPeerConnection({
       dtls: { keys },
       iceServers: (this.options.iceServers ?? []).map((s) => ({ ...s })),
       // Tests must never dial out: offer 127.0.0.1 and check only pairs with a loopback remote.
