@@ -31,13 +31,19 @@ export interface PluginPermissions {
   peers?: boolean;
   /** Event topics of other plugins it may subscribe to (`'messaging.*'`). */
   events?: string[];
+  /**
+   * Plugins whose APIs (`ctx.plugins.get`) and events it may use; each must also be in
+   * `dependsOn`. An API acts with its plugin's power (`'messaging'` reads and sends the user's
+   * messages), so a third-party plugin gets it only when the user grants it.
+   */
+  apis?: string[];
   /** Read or write user files outside the profile (e.g. saving received files). */
   files?: boolean;
   /** Open network connections of its own (beyond peers). */
   network?: boolean;
 }
 
-export type PermissionName = Exclude<keyof PluginPermissions, 'events'>;
+export type PermissionName = Exclude<keyof PluginPermissions, 'events' | 'apis'>;
 
 /** The static description of a plugin, validated by the host before anything runs. */
 export interface PluginManifest {
@@ -122,6 +128,7 @@ export const pluginManifestSchema = z.strictObject({
       contacts: z.boolean().optional(),
       peers: z.boolean().optional(),
       events: z.array(z.string().max(128)).max(64).optional(),
+      apis: z.array(z.string().regex(PLUGIN_ID)).max(32).optional(),
       files: z.boolean().optional(),
       network: z.boolean().optional(),
     })

@@ -2,8 +2,8 @@ import { AppError, type PermissionName, type PluginPermissions } from '@discordo
 
 /**
  * What the user granted each third-party plugin, by plugin id. A third-party plugin holds a
- * permission only when its manifest requests it AND it is granted here; `events` patterns must
- * appear, letter for letter, in both lists.
+ * permission only when its manifest requests it AND it is granted here; `events` patterns and
+ * `apis` ids must appear, letter for letter, in both lists.
  */
 export type PermissionGrants = Record<string, PluginPermissions>;
 
@@ -39,6 +39,8 @@ export function effectivePermissions(requested: PluginPermissions | undefined, f
   }
   const events = (req.events ?? []).filter((pattern) => firstParty || (granted?.events ?? []).includes(pattern));
   if (events.length > 0) result.events = events;
+  const apis = (req.apis ?? []).filter((id) => firstParty || (granted?.apis ?? []).includes(id));
+  if (apis.length > 0) result.apis = apis;
   return result;
 }
 
@@ -63,6 +65,7 @@ export function permissionDenied(pluginId: string, permission: string, requested
 export function grantsToList(permissions: PluginPermissions): string[] {
   const list: string[] = BOOLEAN_PERMISSIONS.filter((name) => permissions[name] === true);
   for (const pattern of permissions.events ?? []) list.push(`events:${pattern}`);
+  for (const id of permissions.apis ?? []) list.push(`apis:${id}`);
   return list;
 }
 
@@ -71,6 +74,7 @@ export function grantsFromList(list: readonly string[]): PluginPermissions {
   const result: PluginPermissions = {};
   for (const entry of list) {
     if (entry.startsWith('events:')) (result.events ??= []).push(entry.slice('events:'.length));
+    else if (entry.startsWith('apis:')) (result.apis ??= []).push(entry.slice('apis:'.length));
     else if ((BOOLEAN_PERMISSIONS as readonly string[]).includes(entry)) result[entry as PermissionName] = true;
   }
   return result;

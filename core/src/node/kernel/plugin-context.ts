@@ -15,6 +15,8 @@ import type { SettingsServiceImpl } from './settings-service.ts';
 
 export interface PluginContextOptions {
   pluginId: string;
+  /** First-party plugins use their dependencies' APIs without a grant. */
+  firstParty: boolean;
   dependsOn: readonly string[];
   /** What the manifest asks for (to tell "not requested" from "not granted" in errors). */
   requested: PluginPermissions;
@@ -115,7 +117,7 @@ export function createPluginContext(options: PluginContextOptions): PluginContex
     peer: stream.peer,
     name,
     maxWriteBytes: stream.maxWriteBytes,
-    write: (data) => stream.write(data),
+    write: (data, options) => stream.write(data, options),
     onData: stream.onData,
     onDidClose: stream.onDidClose,
     get closed() {
@@ -158,6 +160,8 @@ export function createPluginContext(options: PluginContextOptions): PluginContex
     onDidChange: track(options.settings.onDidChange),
   };
 
+  // A dependency's API acts with that plugin's power: a third-party plugin needs the grant.
+  const mayUseApi = (id: string) => options.firstParty || (options.permissions().apis ?? []).includes(id);
   const canSubscribe = (topic: string) => {
     if (topic.startsWith(`${pluginId}.`)) return;
     if (KERNEL_TOPICS.has(topic)) {
@@ -165,7 +169,7 @@ export function createPluginContext(options: PluginContextOptions): PluginContex
       if (needed) require(needed);
       return;
     }
-    if (options.dependsOn.some((dep) => topic.startsWith(`${dep}.`))) return;
+    if (options.dependsOn.some((dep) => topic.startsWith(`${dep}.`) && mayUseApi(dep))) return;
     if ((options.permissions().events ?? []).some((pattern) => topicMatches(pattern, topic))) return;
     const requested = (options.requested.events ?? []).some((pattern) => topicMatches(pattern, topic));
     throw permissionDenied(pluginId, `events:${topic}`, requested);
@@ -200,6 +204,7 @@ export function createPluginContext(options: PluginContextOptions): PluginContex
             details: { pluginId, dependency: id },
           });
         }
+        if (!mayUseApi(id)) throw permissionDenied(pluginId, `apis:${id}`, (options.requested.apis ?? []).includes(id));
         return options.apiOf(id) as T;
       },
     },

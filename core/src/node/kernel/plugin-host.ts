@@ -198,6 +198,7 @@ export class PluginHost {
     options.contributions.addDeclared(record.id, definition.contributes);
     const handle = createPluginContext({
       pluginId: record.id,
+      firstParty: record.firstParty,
       dependsOn: definition.dependsOn ?? [],
       requested: record.requested,
       permissions: () => this.permissionsOf(record),

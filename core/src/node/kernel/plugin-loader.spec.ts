@@ -143,6 +143,52 @@ describe('third-party plugin packages', () => {
     expect(await kernel.contributions.executeCommand('works.ping')).toBe('pong');
   });
 
+  it('lets a third-party plugin use another plugin\'s API or events only when it requests "apis" and the user grants it', async () => {
+    write('vault', {
+      'package.json': pkg({ id: 'vault' }),
+      'index.js': 'export default { id: "vault", version: "1.0.0", activate() { return { secret: () => "the user\'s messages" }; } };',
+    });
+    const dependent = (id: string, permissions?: object) => {
+      const manifest = {
+        id, dependsOn: ['vault'], ...(permissions ? { permissions } : {}),
+        contributes: { commands: [{ id: `${id}.read`, title: 'Read' }, { id: `${id}.listen`, title: 'Listen' }] },
+      };
+      write(id, {
+        'package.json': pkg(manifest),
+        'index.js': `export default { ...${JSON.stringify(manifest)}, version: "1.0.0", activate(ctx) {
+          ctx.subscriptions.push(ctx.ui.registerCommand({ id: "${id}.read", title: "Read" }, () => ctx.plugins.get("vault").secret()));
+          ctx.subscriptions.push(ctx.ui.registerCommand({ id: "${id}.listen", title: "Listen" }, () => { ctx.subscriptions.push(ctx.events.subscribe("vault.opened", () => {})); return true; }));
+        } };`,
+      });
+    };
+    dependent('sneaky');
+    dependent('asks', { apis: ['vault'] });
+    write('undeclared', { 'package.json': pkg({ id: 'undeclared', permissions: { apis: ['vault'] } }), 'index.js': 'export default { id: "undeclared", version: "1.0.0", permissions: { apis: ["vault"] }, activate() {} };' });
+
+    ({ kernel } = await startKernel(profile, { thirdPartyPluginDir: dir }));
+    expect(byId(kernel).undeclared).toMatchObject({ state: 'failed', error: { code: 'plugin/invalid-manifest', message: expect.stringContaining('dependsOn') } });
+    await expect(kernel.contributions.executeCommand('sneaky.read')).rejects.toMatchObject({
+      code: 'plugin/permission-denied', message: expect.stringMatching(/"apis:vault".*does not request/),
+    });
+    await expect(kernel.contributions.executeCommand('asks.read')).rejects.toMatchObject({
+      code: 'plugin/permission-denied', message: expect.stringMatching(/"apis:vault".*not granted/),
+    });
+    // Its events are the same power: listed in dependsOn is not enough.
+    await expect(kernel.contributions.executeCommand('asks.listen')).rejects.toMatchObject({ code: 'plugin/permission-denied', message: expect.stringContaining('vault.opened') });
+
+    await kernel.grant('asks', { apis: ['vault'] });
+    expect(await kernel.contributions.executeCommand('asks.read')).toBe("the user's messages");
+    expect(await kernel.contributions.executeCommand('asks.listen')).toBe(true);
+    // A grant to a plugin that did not request it does nothing.
+    await kernel.grant('sneaky', { apis: ['vault'] });
+    await expect(kernel.contributions.executeCommand('sneaky.read')).rejects.toMatchObject({ code: 'plugin/permission-denied' });
+    await kernel.stop();
+
+    ({ kernel } = await startKernel(profile, { thirdPartyPluginDir: dir }));
+    expect(byId(kernel).asks!.permissions).toEqual({ apis: ['vault'] });
+    expect(await kernel.contributions.executeCommand('asks.read')).toBe("the user's messages");
+  });
+
   it('treats a plugin folder that does not exist as empty', async () => {
     ({ kernel } = await startKernel(profile, { thirdPartyPluginDir: path.join(dir, 'absent') }));
     expect(kernel.plugins()).toEqual([]);

@@ -29,6 +29,8 @@ export function validateManifest(raw: unknown, label: string): PluginManifest {
   const dependsOn = manifest.dependsOn ?? [];
   if (dependsOn.includes(id)) throw invalid(id, 'dependsOn lists the plugin itself');
   if (new Set(dependsOn).size !== dependsOn.length) throw invalid(id, 'dependsOn lists a plugin twice');
+  const undeclared = (manifest.permissions?.apis ?? []).filter((api) => !dependsOn.includes(api));
+  if (undeclared.length > 0) throw invalid(id, `permissions.apis names plugins missing from dependsOn: ${undeclared.join(', ')}`);
   const range = manifest.engines?.sdk;
   if (range !== undefined) {
     let ok: boolean;
