@@ -1,11 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { WeriftMediaEngine, type CallView } from '../plugins/calls/src/index.ts';
 import { CallWorld, probeFrames, waitForCall, type CallPeer } from './calls-support.ts';
-import { CHROMIUM, CHROMIUM_MEDIA_ARGS } from './calls-renderer-support.ts';
-import { addContact, DesktopRig, onboard, SHOTS } from './desktop-support.ts';
+import { AppCallRig } from './calls-app-support.ts';
+import { addContact, onboard, SHOTS, type DesktopRig } from './desktop-support.ts';
 
 /*
  * The desktop app (web mode: its renderer in Debian's Chromium with fake camera and microphone,
@@ -19,6 +19,7 @@ import { addContact, DesktopRig, onboard, SHOTS } from './desktop-support.ts';
 const STEP = Number(process.env.CALLS_STEP ?? 120_000);
 
 let world: CallWorld;
+let app: AppCallRig;
 let browser: Browser;
 let bob: CallPeer;
 let rig: DesktopRig;
@@ -71,9 +72,8 @@ async function expectRecordingDecodes(callId: string): Promise<void> {
 }
 
 /**
- * Camera off and on again from the call controls; the peer is told each time. (Chromium sends
- * VP8 keyframes only at the start and on request, and a camera restart begins with one: see the
- * report on the werift recorder, which does not ask for a keyframe when it starts.)
+ * Camera off and on again from the call controls; the peer is told each time (a camera restart
+ * also begins with a VP8 keyframe).
  */
 async function toggleCamera(page: Page, callId: string): Promise<void> {
   const controls = page.getByRole('toolbar', { name: 'Call controls' });
@@ -90,7 +90,7 @@ beforeAll(async () => {
   world = new CallWorld();
   await world.start();
   await mkdir(SHOTS, { recursive: true });
-  bob = await world.peer('bob', {
+  app = await AppCallRig.start(world, {
     engine: new WeriftMediaEngine({
       record: (callId) => {
         const file = world.file(`bob-${callId}.webm`);
@@ -99,14 +99,7 @@ beforeAll(async () => {
       },
     }),
   });
-  rig = new DesktopRig(world.file('home'), () => world.relay.url);
-  const host = await rig.startHost('alice');
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_MEDIA_ARGS });
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-  alice = await rig.openPage(context, host.url);
-  aliceId = await onboard(alice, 'Alice', 'alice correct horse battery', host);
-  await addContact(alice, bob.id, 'Bob');
-  await bob.client.contacts.add(aliceId as never, { name: 'Alice' });
+  ({ desktop: rig, browser, alice, aliceId, bob } = app);
 }, 300_000);
 
 afterAll(async () => {
@@ -116,8 +109,7 @@ afterAll(async () => {
     console.log(await alice?.locator('[data-testid=call-view]').getAttribute('data-call-state').catch(() => 'none'));
     await alice?.screenshot({ path: '/tmp/callsdbg/fail.png', timeout: 5_000 }).catch(() => undefined);
   }
-  await browser?.close();
-  await rig?.stopAll();
+  await app?.stop();
   await world?.stop();
 }, 120_000);
 
@@ -127,13 +119,7 @@ afterAll(async () => {
 describe('desktop app (renderer engine) <-> headless client (werift engine)', { retry: 1 }, () => {
   // A failed attempt may leave its call up: end it on both sides, so the retry can call.
   afterEach(async ({ task }) => {
-    if (task.result?.state !== 'fail') return;
-    for (const view of bob.calls.calls()) {
-      if (view.state !== 'ended') await bob.calls.hangUp(view.callId).catch(() => undefined);
-    }
-    await bob.calls.whenIdle();
-    await alice.getByTestId('call-view').waitFor({ state: 'detached', timeout: 30_000 }).catch(() => undefined);
-    await alice.getByRole('alertdialog').waitFor({ state: 'detached', timeout: 30_000 }).catch(() => undefined);
+    if (task.result?.state === 'fail') await app.endCalls();
   });
 
   it('the app calls the headless client with video from the conversation header: audio and video both ways, then hangs up', async () => {

@@ -1,13 +1,14 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import { HostSettingsStore } from '../host-electron/src/node/host-settings-store.ts';
 import { profileDirFor } from '../host-electron/src/node/profile-paths.ts';
 import { WeriftMediaEngine, type CallView } from '../plugins/calls/src/index.ts';
 import { CallWorld, waitForCall, type CallPeer } from './calls-support.ts';
-import { CHROMIUM, CHROMIUM_MEDIA_ARGS } from './calls-renderer-support.ts';
-import { addContact, DesktopRig, onboard, SHOTS } from './desktop-support.ts';
+import { AppCallRig } from './calls-app-support.ts';
+import { CHROMIUM_MEDIA_ARGS } from './calls-renderer-support.ts';
+import { SHOTS, type DesktopRig } from './desktop-support.ts';
 
 /*
  * Device selection in the desktop app (web mode, Debian's Chromium). Chromium's fake devices
@@ -26,7 +27,7 @@ const STEP = Number(process.env.CALLS_STEP ?? 120_000);
 const ARGS = CHROMIUM_MEDIA_ARGS.map((arg) => (arg === '--use-fake-device-for-media-stream' ? '--use-fake-device-for-media-stream=device-count=3' : arg));
 
 let world: CallWorld;
-let browser: Browser;
+let app: AppCallRig;
 let bob: CallPeer;
 let rig: DesktopRig;
 let alice: Page;
@@ -102,27 +103,18 @@ async function hangUp(callId: string): Promise<void> {
 beforeAll(async () => {
   world = new CallWorld();
   await world.start();
-  bob = await world.peer('bob', { engine: new WeriftMediaEngine() });
-  rig = new DesktopRig(world.file('home'), () => world.relay.url);
-  const host = await rig.startHost('alice');
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
-  const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-  alice = await rig.openPage(context, host.url);
-  aliceId = await onboard(alice, 'Alice', 'alice correct horse battery', host);
-  await addContact(alice, bob.id, 'Bob');
-  await bob.client.contacts.add(aliceId as never, { name: 'Alice' });
+  app = await AppCallRig.start(world, { engine: new WeriftMediaEngine() }, ARGS);
+  ({ desktop: rig, alice, aliceId, bob } = app);
 }, 300_000);
 
 // A failed step must not leave a call running into the next test.
 afterEach(async () => {
-  for (const view of bob?.calls.calls() ?? []) await bob.calls.hangUp(view.callId).catch(() => undefined);
-  await alice?.getByTestId('call-view').waitFor({ state: 'detached', timeout: 30_000 }).catch(() => undefined);
+  await app?.endCalls();
 });
 
 afterAll(async () => {
   if (process.env.CALLS_DEBUG) console.log(rig?.hosts.get('alice')?.stderr.slice(-40).join('\n'));
-  await browser?.close();
-  await rig?.stopAll();
+  await app?.stop();
   await world?.stop();
 }, 120_000);
 
