@@ -7,17 +7,24 @@
  *   mb_per_s              file bytes (10^6) per second, sender 'transferring' until 'completed'
  *                         (the receiver verified the hash and renamed the file)
  *   baseline_mb_per_s     a bare werift data channel between two processes, same config as the
- *                         clients' peer links, same message size (one chunk frame, 64 KiB), the
- *                         same 1 MiB backpressure high-water mark, no encryption beyond DTLS
+ *                         clients' peer links, same message size (one chunk frame, 256 KiB), the
+ *                         same 1 MiB backpressure high-water mark, no encryption beyond DTLS;
+ *                         measured before and after the transfer (baseline_before_/after_mb_per_s)
+ *                         and averaged, since the load of a shared machine drifts
  *   ratio                 mb_per_s / baseline_mb_per_s (target >= 0.9)
+ *   cpu_ms_per_mb_sender / cpu_ms_per_mb_receiver   CPU time (user + system, all threads) of each
+ *                         client process per 10^6 file bytes during the transfer; baseline_cpu_*
+ *                         the same for the bare channel's two ends; cpu_ratio = baseline CPU per MB
+ *                         (both ends) / encrypted CPU per MB (both ends). Load inflates these far
+ *                         less than it distorts MB/s.
  *   peak_rss_mb_sender / peak_rss_mb_receiver   peak RSS of each client process (sampled every
  *                         50 ms during the transfer); *_growth_mb is the rise over its RSS before
  *                         the transfer (target < 100 MiB)
- * Options: --mib N (file size, default 1024), --baseline-mib N (default 256), --quick (256/128).
+ * Options: --mib N (file size, default 1024), --baseline-mib N (default 256), --quick (256/128),
+ * --no-stock (skip the stock-werift line). FILES_BENCH_CPU_PROF=<dir>: CPU profiles of every child.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
@@ -32,6 +39,7 @@ import { createClient } from '../core/src/node/client/create-client.ts';
 import { firstPartyPlugins } from '../core/src/node/client/first-party-plugins.ts';
 import { TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles.ts';
 import { createLogger } from '../core/src/node/kernel/kernel.ts';
+import { writeRandomFile } from '../test/support/random-file.ts';
 
 const PASS = 'bench passphrase';
 const MiB = 1024 * 1024;
@@ -52,9 +60,9 @@ type FromChild =
   | { t: 'ready'; userId?: UserId }
   | { t: 'added' }
   | { t: 'made'; file: string; sha256: string }
-  | { t: 'sent'; ms: number; rssBeforeMb: number; peakRssMb: number; state: string }
-  | { t: 'received'; name: string; sha256: string; rssBeforeMb: number; peakRssMb: number }
-  | { t: 'rtc-answer'; sdp: unknown } | { t: 'rtc-candidate'; candidate: unknown } | { t: 'rtc-done'; bytes: number }
+  | { t: 'sent'; ms: number; rssBeforeMb: number; peakRssMb: number; state: string; cpuMs: number }
+  | { t: 'received'; name: string; sha256: string; rssBeforeMb: number; peakRssMb: number; cpuMs: number }
+  | { t: 'rtc-answer'; sdp: unknown } | { t: 'rtc-candidate'; candidate: unknown } | { t: 'rtc-done'; bytes: number; cpuMs: number }
   | { t: 'error'; message: string };
 
 /** Peak RSS while `running`, sampled every 50 ms (maxRSS would include start-up). */
@@ -63,6 +71,15 @@ function rssSampler(): { before: number; peak(): number; stop(): void } {
   let peak = before;
   const timer = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 50);
   return { before, peak: () => Math.max(peak, process.memoryUsage.rss()), stop: () => clearInterval(timer) };
+}
+
+/** CPU time (user + system, all threads) of this process since the call, in ms. */
+function cpuSince(): () => number {
+  const start = process.cpuUsage();
+  return () => {
+    const used = process.cpuUsage(start);
+    return (used.user + used.system) / 1000;
+  };
 }
 
 async function childMain(role: string): Promise<void> {
@@ -78,21 +95,26 @@ async function childMain(role: string): Promise<void> {
   await client.kernel.container.get<SecureChannels & { whenReady(): Promise<void> }>(SecureChannels).whenReady();
   const files = client.kernel.pluginApi<FilesApi>('files')!;
   let sampler: ReturnType<typeof rssSampler> | undefined;
+  let cpu: (() => number) | undefined;
   if (role === 'receiver') {
     const dir = path.join(temp.dir, 'in');
     const hashes = new Map<string, ReturnType<typeof createHash>>();
     files.onDidChange((t: Transfer) => {
       if (t.direction !== 'in') return;
       if (t.state === 'offered') {
-        if (t.size > MiB) sampler = rssSampler();
+        if (t.size > MiB) {
+          sampler = rssSampler();
+          cpu = cpuSince();
+        }
         void files.accept(t.id, dir);
       }
       if (t.state === 'completed' && t.path) {
         const peak = sampler?.peak() ?? process.memoryUsage.rss();
         const before = sampler?.before ?? peak;
+        const cpuMs = cpu?.() ?? 0;
         sampler?.stop();
         sampler = undefined;
-        void hashFile(t.path, hashes).then((sha256) => send({ t: 'received', name: t.name, sha256, rssBeforeMb: mb(before), peakRssMb: mb(peak) }));
+        void hashFile(t.path, hashes).then((sha256) => send({ t: 'received', name: t.name, sha256, rssBeforeMb: mb(before), peakRssMb: mb(peak), cpuMs }));
       }
     });
   }
@@ -101,21 +123,26 @@ async function childMain(role: string): Promise<void> {
     if (m.t === 'add') void client.contacts.add(m.userId, { name: 'peer' }).then(() => send({ t: 'added' }));
     if (m.t === 'make') {
       const file = path.join(temp.dir, `file-${m.mib}.bin`);
-      send({ t: 'made', file, sha256: writeRandom(file, m.mib * MiB) });
+      send({ t: 'made', file, sha256: writeRandomFile(file, m.mib * MiB) });
     }
     if (m.t === 'send') {
       void (async () => {
         const local = m.warmup ? undefined : rssSampler();
         let started = 0;
+        let cpuUsed = () => 0;
         const done = new Promise<Transfer>((resolve) => files.onDidChange((t) => {
           if (t.direction !== 'out') return;
-          if (t.state === 'transferring' && started === 0) started = performance.now();
+          if (t.state === 'transferring' && started === 0) {
+            started = performance.now();
+            cpuUsed = cpuSince();
+          }
           if (['completed', 'failed', 'cancelled', 'declined'].includes(t.state)) resolve(t);
         }));
         await files.send('peer', m.file);
         const t = await done;
+        const cpuMs = cpuUsed();
         local?.stop();
-        send({ t: 'sent', ms: performance.now() - started, rssBeforeMb: mb(local?.before ?? 0), peakRssMb: mb(local?.peak() ?? 0), state: t.state });
+        send({ t: 'sent', ms: performance.now() - started, rssBeforeMb: mb(local?.before ?? 0), peakRssMb: mb(local?.peak() ?? 0), state: t.state, cpuMs });
       })();
     }
     if (m.t === 'stop') void client.close().finally(() => { temp.cleanup(); process.exit(0); });
@@ -130,31 +157,18 @@ async function hashFile(file: string, _cache: Map<string, unknown>): Promise<str
   return hash.digest('hex');
 }
 
-function writeRandom(file: string, size: number): string {
-  const hash = createHash('sha256');
-  const fd = openSync(file, 'w');
-  try {
-    for (let at = 0; at < size; at += MiB) {
-      const block = randomBytes(Math.min(MiB, size - at));
-      hash.update(block);
-      writeSync(fd, block);
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest('hex');
-}
-
 /** The baseline's receiving end: a bare werift peer connection answering the parent's offer. */
 function baselineReceiver(send: (m: FromChild) => void, tuned: boolean): void {
   const pc = new RTCPeerConnection((tuned ? { ...LOOPBACK, ...TUNED_DATACHANNEL_CONFIG } : LOOPBACK) as never);
   let pending: unknown[] | undefined = [];
   let total = Infinity;
   let bytes = 0;
+  let cpu: (() => number) | undefined;
   pc.onIceCandidate.subscribe((c) => c && send({ t: 'rtc-candidate', candidate: c.toJSON() }));
   pc.onDataChannel.subscribe((dc) => dc.onMessage.subscribe((data) => {
+    cpu ??= cpuSince();
     bytes += (data as Buffer).length;
-    if (bytes >= total) send({ t: 'rtc-done', bytes });
+    if (bytes >= total) send({ t: 'rtc-done', bytes, cpuMs: cpu() });
   }));
   process.on('message', (raw) => {
     const m = raw as ToChild;
@@ -192,7 +206,8 @@ class Child {
   static start(role: string, serverUrl = ''): Child {
     return new Child(fork(fileURLToPath(import.meta.url), [], {
       env: { ...process.env, FILES_BENCH_ROLE: role, FILES_BENCH_SERVER: serverUrl },
-      execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      execArgv: ['--import', 'tsx', ...(process.env.FILES_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${path.join(process.env.FILES_BENCH_CPU_PROF, role)}`] : [])],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     }));
   }
 
@@ -216,8 +231,14 @@ class Child {
   }
 }
 
+interface BaselineResult {
+  mbPerS: number;
+  cpuMsPerMbSender: number;
+  cpuMsPerMbReceiver: number;
+}
+
 /** Bare data channel, this process sending to a child: same message size and high-water mark. */
-async function baseline(total: number, tuned: boolean): Promise<number> {
+async function baseline(total: number, tuned: boolean): Promise<BaselineResult> {
   const child = Child.start(tuned ? 'baseline-tuned' : 'baseline');
   await child.next('ready');
   const pc = new RTCPeerConnection((tuned ? { ...LOOPBACK, ...TUNED_DATACHANNEL_CONFIG } : LOOPBACK) as never);
@@ -238,9 +259,11 @@ async function baseline(total: number, tuned: boolean): Promise<number> {
     const done = child.next('rtc-done');
     const pool = randomBytes(FRAME_BYTES);
     const t0 = performance.now();
+    const cpu = cpuSince();
     await sendAll(dc, count, pool);
-    await done;
-    return (count * FRAME_BYTES) / 1e6 / ((performance.now() - t0) / 1000);
+    const { cpuMs } = await done;
+    const megabytes = (count * FRAME_BYTES) / 1e6;
+    return { mbPerS: megabytes / ((performance.now() - t0) / 1000), cpuMsPerMbSender: cpu() / megabytes, cpuMsPerMbReceiver: cpuMs / megabytes };
   } finally {
     await pc.close().catch(() => undefined);
     await child.stop();
@@ -267,10 +290,45 @@ export default async (out: BenchOutput) => {
 
   // The baseline is the bare data channel with the settings the peer links use on loopback
   // (the tuned werift patch); stock werift is printed too, for the before/after.
-  const stockMbPerS = await baseline(baselineMib * MiB, false);
-  out.line({ case: 'baseline-stock-werift', mib: baselineMib, message_bytes: FRAME_BYTES, mb_per_s: round1(stockMbPerS) });
-  const baselineMbPerS = await baseline(baselineMib * MiB, true);
-  out.line({ case: 'baseline', mib: baselineMib, message_bytes: FRAME_BYTES, mb_per_s: round1(baselineMbPerS) });
+  const stock = out.args.includes('--no-stock') ? undefined : await baseline(baselineMib * MiB, false);
+  if (stock) out.line({ case: 'baseline-stock-werift', mib: baselineMib, message_bytes: FRAME_BYTES, mb_per_s: round1(stock.mbPerS) });
+  // Measured before and after the transfer, and averaged: on a shared machine the load drifts.
+  const runBaseline = async (when: string) => {
+    const result = await baseline(baselineMib * MiB, true);
+    out.line({
+      case: 'baseline', when, mib: baselineMib, message_bytes: FRAME_BYTES, mb_per_s: round1(result.mbPerS),
+      cpu_ms_per_mb_sender: round1(result.cpuMsPerMbSender), cpu_ms_per_mb_receiver: round1(result.cpuMsPerMbReceiver),
+    });
+    return result;
+  };
+  const before = await runBaseline('before');
+  const files = await transfer(out, mib);
+  const after = await runBaseline('after');
+  const mean = (key: keyof BaselineResult) => (before[key] + after[key]) / 2;
+  const base = { mbPerS: mean('mbPerS'), cpuMsPerMbSender: mean('cpuMsPerMbSender'), cpuMsPerMbReceiver: mean('cpuMsPerMbReceiver') };
+  const { mbPerS, cpuMsPerMbSender, cpuMsPerMbReceiver, s, r } = files;
+  out.summary({
+    mb_per_s: round1(mbPerS),
+    baseline_mb_per_s: round1(base.mbPerS),
+    baseline_before_mb_per_s: round1(before.mbPerS),
+    baseline_after_mb_per_s: round1(after.mbPerS),
+    ...(stock ? { stock_werift_baseline_mb_per_s: round1(stock.mbPerS) } : {}),
+    ratio: Math.round((mbPerS / base.mbPerS) * 100) / 100,
+    cpu_ms_per_mb_sender: round1(cpuMsPerMbSender),
+    cpu_ms_per_mb_receiver: round1(cpuMsPerMbReceiver),
+    baseline_cpu_ms_per_mb_sender: round1(base.cpuMsPerMbSender),
+    baseline_cpu_ms_per_mb_receiver: round1(base.cpuMsPerMbReceiver),
+    cpu_ratio: Math.round(((base.cpuMsPerMbSender + base.cpuMsPerMbReceiver) / (cpuMsPerMbSender + cpuMsPerMbReceiver)) * 100) / 100,
+    peak_rss_mb_sender: s.peakRssMb,
+    peak_rss_mb_receiver: r.peakRssMb,
+    rss_growth_mb_sender: round1(s.peakRssMb - s.rssBeforeMb),
+    rss_growth_mb_receiver: round1(r.peakRssMb - r.rssBeforeMb),
+    mib,
+  });
+};
+
+/** The encrypted transfer of `mib` MiB between two client processes (after a 0-byte warm-up). */
+async function transfer(out: BenchOutput, mib: number) {
 
   const server = await createSignalingServer({ logger: pino({ level: 'silent' }), processMetrics: false });
   const sender = Child.start('sender', server.url);
@@ -299,25 +357,18 @@ export default async (out: BenchOutput) => {
     const [s, r] = await Promise.all([sent, received]);
     if (s.state !== 'completed' || r.sha256 !== sha256) throw new Error(`files bench: transfer ${s.state}, hash ${r.sha256 === sha256 ? 'equal' : 'DIFFERENT'}`);
     const mbPerS = (mib * MiB) / 1e6 / (s.ms / 1000);
+    const cpuMsPerMbSender = s.cpuMs / ((mib * MiB) / 1e6);
+    const cpuMsPerMbReceiver = r.cpuMs / ((mib * MiB) / 1e6);
     out.line({
       case: 'files', mib, seconds: round1(s.ms / 1000), mb_per_s: round1(mbPerS), hash_equal: true,
+      cpu_ms_per_mb_sender: round1(cpuMsPerMbSender), cpu_ms_per_mb_receiver: round1(cpuMsPerMbReceiver),
       rss_before_mb_sender: s.rssBeforeMb, rss_before_mb_receiver: r.rssBeforeMb,
     });
-    out.summary({
-      mb_per_s: round1(mbPerS),
-      baseline_mb_per_s: round1(baselineMbPerS),
-      stock_werift_baseline_mb_per_s: round1(stockMbPerS),
-      ratio: Math.round((mbPerS / baselineMbPerS) * 100) / 100,
-      peak_rss_mb_sender: s.peakRssMb,
-      peak_rss_mb_receiver: r.peakRssMb,
-      rss_growth_mb_sender: round1(s.peakRssMb - s.rssBeforeMb),
-      rss_growth_mb_receiver: round1(r.peakRssMb - r.rssBeforeMb),
-      mib,
-    });
+    return { mbPerS, cpuMsPerMbSender, cpuMsPerMbReceiver, s, r };
   } finally {
     await Promise.all([sender.stop(), receiver.stop()]);
     await server.close();
   }
-};
+}
 
 if (process.env.FILES_BENCH_ROLE) await childMain(process.env.FILES_BENCH_ROLE);

@@ -492,9 +492,9 @@ describe('files plugin: bad input', () => {
 });
 
 /** Bob runs the real plugin; the test is Alice, a hostile sender speaking the protocol by hand. */
-async function hostile(size: number, chunkSize = 4096) {
+async function hostile(size: number, chunkSize = 4096, bobOptions: FilesServiceOptions = {}) {
   const { ca, cb, sa, sb } = links();
-  const bob = await startSide('bob', BOB, ALICE, cb, sb);
+  const bob = await startSide('bob', BOB, ALICE, cb, sb, bobOptions);
   const dst = tempDir('files-dst-');
   const data = randomBytes(size);
   const key = randomBytes(32);
@@ -535,6 +535,16 @@ describe('files plugin: hostile sender', () => {
     expect(failed.error?.code).toBe('files/chunk-rejected');
     expect(readdirSync(h.dst)).toEqual([]);
     expect(h.cb.sent.map((m) => m.record)).toContainEqual({ t: 'failed', id: h.id, code: 'files/chunk-rejected' });
+  });
+
+  it('cuts off a sender that ignores its window while the disk is slow, instead of buffering without bound', async () => {
+    const gate = new WriteGate(nodeFilesFs, 1, (file) => file.endsWith('.part'));
+    const h = await hostile(20 * S, S, { fs: gate.fs, maxBufferedBytes: 4 * S });
+    for (let i = 0; i < 10; i++) await h.stream.write(h.cipher.sealFrame(i, false, h.chunk(i)));
+    await expect.poll(() => h.bob.log.lines.find((l) => String(l.msg).includes('rejected a chunk stream'))?.detail).toContain('ignored its window');
+    gate.open();
+    expect((await reach(h.bob, h.id, 'failed')).error?.code).toBe('files/chunk-rejected');
+    expect(readdirSync(h.dst)).toEqual([]);
   });
 
   it('rejects reordered chunks', async () => {

@@ -109,7 +109,7 @@ export interface PeerStream {
    * writer that awaits each write keeps memory flat (backpressure).
    * @throws AppError `streams/closed` (closed by either side) or `streams/link-lost`, `streams/too-large`
    */
-  write(data: Uint8Array): Promise<void>;
+  write(data: Uint8Array, options?: StreamWriteOptions): Promise<void>;
   /** Each `write` of the peer arrives as one `onData`, in order. */
   readonly onData: Event<Uint8Array>;
   /**
@@ -121,6 +121,18 @@ export interface PeerStream {
   readonly closed: boolean;
   /** Closes both directions after the data already written has been sent. */
   close(): Promise<void>;
+}
+
+/** Options of {@link PeerStream.write}. */
+export interface StreamWriteOptions {
+  /**
+   * The caller hands `data` over and never reads or changes it again, so the stream may queue it
+   * as it is instead of copying it first (worth it for large, freshly made buffers). Default false:
+   * the stream copies, and the caller may reuse its buffer as soon as `write` returns.
+   * @example
+   * await stream.write(sealChunk(plain), { transfer: true });
+   */
+  transfer?: boolean;
 }
 
 /** Options of {@link PeerStreams.open}. */

@@ -1,5 +1,5 @@
 import type { RTCDataChannel } from 'werift';
-import { AppError, DisposableCollection, Emitter, toDisposable, type Event, type PeerStream, type UserId } from '@discordopus/sdk';
+import { AppError, DisposableCollection, Emitter, toDisposable, type Event, type PeerStream, type StreamWriteOptions, type UserId } from '@discordopus/sdk';
 
 /**
  * `write` waits while more than this is queued in werift for the channel. werift's send path
@@ -83,8 +83,9 @@ export class DataChannelStream implements PeerStream {
     return this.channel.bufferedAmount;
   }
 
-  write(data: Uint8Array): Promise<void> {
+  write(data: Uint8Array, options: StreamWriteOptions = {}): Promise<void> {
     if (!(data instanceof Uint8Array)) return Promise.reject(new TypeError('PeerStream.write: data must be a Uint8Array'));
+    if (typeof options !== 'object' || options === null) return Promise.reject(new TypeError('PeerStream.write: options must be an object'));
     if (this.writeError) return Promise.reject(this.writeError);
     if (data.length > this.maxWriteBytes) {
       return Promise.reject(new AppError('streams/too-large', `A stream write holds at most ${this.maxWriteBytes} bytes (got ${data.length}); split the data into chunks of maxWriteBytes.`, {
@@ -94,8 +95,8 @@ export class DataChannelStream implements PeerStream {
     // An empty message cannot travel on a data channel as binary; there is nothing to deliver.
     if (data.length === 0) return Promise.resolve();
     try {
-      // A copy: werift keeps the buffer queued after write resolves, and callers reuse theirs.
-      this.channel.send(Buffer.from(data));
+      // werift keeps the buffer queued after write resolves: copy unless the caller handed it over.
+      this.channel.send(options.transfer === true ? asBuffer(data) : Buffer.from(data));
     } catch (error) {
       const lost = lostError(this.peer, `sending failed: ${(error as Error).message}`);
       this.finish(lost);
@@ -226,6 +227,11 @@ export class DataChannelStream implements PeerStream {
   }
 }
 
+/** The same bytes as a Buffer (werift's send wants one), without a copy. */
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
 /**
  * Resets a data channel. One still waiting for the peer's DCEP ACK is reset once that arrives:
  * werift throws an unhandled rejection ("channel not found") for an ACK of a channel it no
@@ -253,7 +259,7 @@ export function publicStream(stream: DataChannelStream): PeerStream {
     peer: stream.peer,
     name: stream.name,
     maxWriteBytes: stream.maxWriteBytes,
-    write: (data) => stream.write(data),
+    write: (data, options) => stream.write(data, options),
     onData: stream.onData,
     onDidClose: stream.onDidClose,
     get closed() {

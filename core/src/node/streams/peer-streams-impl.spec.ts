@@ -145,6 +145,8 @@ describe('PeerStreams over peer links', () => {
     const stream = await alice.streams.open(bob.id, 'test/sink');
     await expect(stream.write(new Uint8Array(stream.maxWriteBytes + 1))).rejects.toMatchObject({ code: 'streams/too-large' });
     await expect(stream.write('text' as never)).rejects.toThrow(TypeError);
+    await expect(stream.write(new Uint8Array(1), 'transfer' as never)).rejects.toThrow(TypeError);
+    await expect(stream.write(new Uint8Array(1), null as never)).rejects.toThrow(TypeError);
     await stream.write(new Uint8Array(0));
     expect(stream.closed).toBe(false);
   }, 60_000);
@@ -282,6 +284,23 @@ describe('PeerStreams over peer links', () => {
     }
     await until('all chunks', () => got.chunks.length === n);
     got.chunks.forEach((chunk, i) => expect(chunk.every((b) => b === i)).toBe(true));
+  }, 120_000);
+
+  it('takes handed-over buffers (transfer) as they are: Buffers and views into a larger ArrayBuffer arrive intact', async () => {
+    const { alice, bob } = pair();
+    const accepted = nextStream(bob, 'test/transfer');
+    const stream = await alice.streams.open(bob.id, 'test/transfer');
+    const got = collect(await accepted);
+    const sent: Uint8Array[] = [];
+    for (let i = 0; i < 24; i++) {
+      const backing = randomBytes(100 * 1024);
+      // Alternate a whole Buffer and a plain Uint8Array view of part of one.
+      const data = i % 2 === 0 ? backing : new Uint8Array(backing.buffer, backing.byteOffset + 1000, 50 * 1024 + i);
+      sent.push(Uint8Array.from(data));
+      await stream.write(data, { transfer: true });
+    }
+    await until('all chunks', () => got.chunks.length === sent.length);
+    got.chunks.forEach((chunk, i) => expect(Buffer.from(chunk).equals(Buffer.from(sent[i]!))).toBe(true));
   }, 120_000);
 
   it('blocks writers at the high-water mark (backpressure)', async () => {

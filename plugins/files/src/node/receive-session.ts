@@ -36,22 +36,45 @@ export interface ReceiveHooks {
 
 /**
  * Receives one stream session: the start frame, then sealed chunks in order. Each chunk is
- * opened with the index the receiver expects (so a reordered, spliced or truncated stream does
- * not verify), written at its place in the partial file, hashed, and acknowledged every
- * `ackEvery` chunks once written. Frames are handled one at a time; the sender's window
- * bounds how many can wait.
+ * opened as it arrives with the index the receiver expects (so a reordered, spliced or
+ * truncated stream does not verify) and hashed; verified chunks are written at their place in
+ * the partial file one after the other, while the next ones are opened, and acknowledged every
+ * `ackEvery` chunks once written. The partial file therefore only ever holds a verified prefix
+ * (the resume point), and the sender's window bounds how many verified chunks wait for the disk.
  */
 export class ReceiveSession implements Disposable {
-  private work: Promise<void> = Promise.resolve();
   private admission: Admission | undefined;
   private count = 0;
-  private state: 'starting' | 'receiving' | 'over' = 'starting';
+  /** `finishing`: the final chunk verified, its write (and earlier ones) still under way. */
+  private state: 'starting' | 'admitting' | 'receiving' | 'finishing' | 'over' = 'starting';
+  /** Frames that arrived while the start frame was being admitted. */
+  private backlog: Uint8Array[] = [];
+  /** Writes of verified chunks, in order; each waits for the one before. */
+  private writes: Promise<void> = Promise.resolve();
+  /** Verified chunks still waiting for the disk are dropped (stopped, rejected, disk failed). */
+  private discard = false;
+  /** Plaintext of verified chunks not yet on disk: an honest sender keeps it within its window. */
+  private bufferedBytes = 0;
+  /** The admission, then the end of the session (reject, abort, write failure). */
+  private work: Promise<void> = Promise.resolve();
   private readonly subs: Disposable[];
 
-  constructor(private readonly stream: PeerStream, private readonly hooks: ReceiveHooks, private readonly ackEvery: number) {
+  /**
+   * @param maxBufferedBytes verified plaintext allowed to wait for the disk; a sender that ignores
+   *   its window (acks) and pushes more is cut off rather than filling this process's memory.
+   */
+  constructor(
+    private readonly stream: PeerStream,
+    private readonly hooks: ReceiveHooks,
+    private readonly ackEvery: number,
+    private readonly maxBufferedBytes: number,
+  ) {
     this.subs = [
-      stream.onData((bytes) => this.enqueue(() => this.handle(bytes))),
-      stream.onDidClose(() => this.enqueue(async () => this.over())),
+      stream.onData((bytes) => this.onData(bytes)),
+      stream.onDidClose(() => {
+        // After the final chunk verified, the writes finish the transfer even if the link drops now.
+        if (this.state !== 'finishing') this.enqueue(() => this.abort());
+      }),
     ];
   }
 
@@ -64,14 +87,21 @@ export class ReceiveSession implements Disposable {
   }
 
   private enqueue(step: () => Promise<void>): void {
-    this.work = this.work.then(step).catch((error) => {
-      this.hooks.log('files: a receive step failed', { error: String(error) });
-      void this.abort();
-    });
+    this.work = this.work.then(step).catch((error) => this.failed(error));
   }
 
-  private async handle(bytes: Uint8Array): Promise<void> {
-    if (this.state === 'over') return;
+  private failed(error: unknown): void {
+    this.hooks.log('files: a receive step failed', { error: String(error) });
+    this.discard = true;
+    void this.abort();
+  }
+
+  private onData(bytes: Uint8Array): void {
+    if (this.state === 'over' || this.state === 'finishing') return;
+    if (this.state === 'admitting') {
+      this.backlog.push(bytes);
+      return;
+    }
     let frame;
     try {
       frame = decodeFrame(bytes);
@@ -80,12 +110,9 @@ export class ReceiveSession implements Disposable {
       return this.reject(error.message);
     }
     if (this.state === 'starting') {
-      if (frame.type !== FrameType.Start) return this.abort();
-      this.admission = await this.hooks.admit(frame, this.stream);
-      if (!this.admission) return this.abort();
-      this.count = chunkCount(this.admission.row.size, this.admission.row.chunk_size);
-      this.state = 'receiving';
-      return;
+      if (frame.type !== FrameType.Start) return this.enqueue(() => this.abort());
+      this.state = 'admitting';
+      return this.enqueue(() => this.admit(frame));
     }
     if (frame.type !== FrameType.Chunk) return this.reject(`unexpected frame type ${frame.type}`);
     const a = this.admission!;
@@ -95,55 +122,100 @@ export class ReceiveSession implements Disposable {
     const plain = a.cipher.open(index, final, frame.sealed);
     if (!plain) return this.reject(`chunk ${index} did not verify`);
     if (plain.length !== chunkLength(a.row.size, a.row.chunk_size, index)) return this.reject(`chunk ${index} has the wrong length`);
+    if (this.bufferedBytes + plain.length > this.maxBufferedBytes) {
+      return this.reject(`the sender ignored its window: over ${this.maxBufferedBytes} bytes were waiting for the disk`);
+    }
+    this.bufferedBytes += plain.length;
+    a.hash.update(plain);
+    a.next = index + 1;
+    if (final) this.state = 'finishing';
+    const digest = final ? a.hash.digest('hex') : undefined;
+    this.writes = this.writes
+      .then(() => this.write(a, plain, index, digest))
+      .finally(() => (this.bufferedBytes -= plain.length))
+      .catch((error) => this.failed(error));
+  }
+
+  private async admit(start: StartFrame): Promise<void> {
+    if (this.state !== 'admitting') return;
+    const admission = await this.hooks.admit(start, this.stream);
+    if (this.state !== 'admitting') {
+      // Stopped meanwhile: the partial file stays as it is.
+      await admission?.handle.close().catch(() => undefined);
+      return;
+    }
+    if (!admission) return this.abort();
+    this.admission = admission;
+    this.count = chunkCount(admission.row.size, admission.row.chunk_size);
+    this.state = 'receiving';
+    const backlog = this.backlog;
+    this.backlog = [];
+    for (const bytes of backlog) this.onData(bytes);
+  }
+
+  /** Writes one verified chunk; acknowledges, or finishes the transfer after the final one. */
+  private async write(a: Admission, plain: Buffer, index: number, digest: string | undefined): Promise<void> {
+    if (this.discard) return;
     try {
       await writeAll(a.handle, plain, index * a.row.chunk_size);
     } catch (error) {
+      if (this.discard) return;
+      this.discard = true;
       this.state = 'over';
       await a.handle.close().catch(() => undefined);
       await this.hooks.writeFailed(a.row, error);
       return this.closeStream();
     }
-    a.hash.update(plain);
-    a.next = index + 1;
-    this.hooks.progress(a.row, a.next);
-    if (final) {
+    if (this.discard) return;
+    const written = index + 1;
+    this.hooks.progress(a.row, written);
+    if (digest !== undefined) {
       this.state = 'over';
       await a.handle.close();
-      await this.hooks.finished(a.row, a.hash.digest('hex'));
-      await this.stream.write(encodeAck(a.next)).catch(() => undefined);
+      await this.hooks.finished(a.row, digest);
+      await this.stream.write(encodeAck(written)).catch(() => undefined);
       return this.closeStream();
     }
-    if (a.next % this.ackEvery === 0) await this.stream.write(encodeAck(a.next));
+    if (written % this.ackEvery === 0) await this.stream.write(encodeAck(written)).catch(() => undefined);
   }
 
-  private async reject(detail: string): Promise<void> {
+  private reject(detail: string): void {
     const a = this.admission;
-    if (!a) return this.abort();
+    if (!a) return this.enqueue(() => this.abort());
+    // Said at once: the failure is reported when a write under way has finished.
+    this.hooks.log('files: rejected a chunk stream', { transfer: a.row.id, from: a.row.peer, detail });
     this.state = 'over';
-    await a.handle.close().catch(() => undefined);
-    await this.hooks.rejected(a.row, detail);
-    return this.closeStream();
+    this.discard = true;
+    this.enqueue(async () => {
+      // A write under way finishes before the handle closes; the ones queued behind it are discarded.
+      await this.writes;
+      await a.handle.close().catch(() => undefined);
+      await this.hooks.rejected(a.row, detail);
+      await this.closeStream();
+    });
   }
 
+  /** Ends the session early; chunks verified before are still written unless `discard` is set. */
   private async abort(): Promise<void> {
-    const wasReceiving = this.state === 'receiving';
+    const wasReceiving = this.state === 'receiving' || this.state === 'finishing';
+    const wasOver = this.state === 'over';
     this.state = 'over';
-    if (this.admission) await this.admission.handle.close().catch(() => undefined);
-    if (wasReceiving && this.admission) this.hooks.ended(this.admission.row);
+    if (!wasOver && this.admission) {
+      await this.writes;
+      await this.admission.handle.close().catch(() => undefined);
+      if (wasReceiving) this.hooks.ended(this.admission.row);
+    }
     await this.closeStream();
-  }
-
-  private async over(): Promise<void> {
-    if (this.state === 'over') return;
-    await this.abort();
   }
 
   private async closeStream(): Promise<void> {
     if (!this.stream.closed) await this.stream.close().catch(() => undefined);
   }
 
-  /** Stops receiving (cancel, shutdown); the partial file stays as written. */
+  /** Stops receiving (cancel, shutdown); the partial file keeps the chunks written so far. */
   async stop(): Promise<void> {
+    // Like a killed process: what still waits for the disk never lands (at most one write is under way).
+    this.discard = true;
     this.enqueue(() => this.abort());
     await this.work;
   }

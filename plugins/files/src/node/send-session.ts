@@ -18,10 +18,13 @@ export interface SendSessionOptions {
   onChunkSent?(index: number): void;
 }
 
+/** Chunks read ahead of the one being sealed (4 x 256 KiB by default). */
+const READ_AHEAD = 4;
+
 /**
- * Streams one transfer's chunks from `from` on one peer stream: reads ahead one chunk, seals it,
- * writes with the stream's backpressure, and stops when `windowChunks` are unacknowledged, so a
- * receiver whose disk is slower than the network holds the sender back instead of buffering.
+ * Streams one transfer's chunks from `from` on one peer stream: reads a few chunks ahead, seals
+ * each, writes with the stream's backpressure, and stops when `windowChunks` are unacknowledged,
+ * so a receiver whose disk is slower than the network holds the sender back instead of buffering.
  */
 export class SendSession implements Disposable {
   private acked: number;
@@ -80,21 +83,29 @@ export class SendSession implements Disposable {
     } catch (error) {
       throw readError(error, source);
     }
+    // Reads run up to READ_AHEAD chunks ahead, into a ring of buffers (chunk i+READ_AHEAD goes
+    // into the buffer chunk i-1 was sealed from), so after a backpressure wait the stream's queue
+    // refills at once instead of one disk read per event-loop turn.
+    const ring = Array.from({ length: READ_AHEAD + 1 }, () => Buffer.allocUnsafe(Math.min(row.chunk_size, Math.max(row.size, 1))));
+    const reads: Promise<Buffer>[] = [];
+    let nextRead = from;
     try {
       await stream.write(encodeStart(row.id, cipher.salt, from));
-      const read = (index: number) => readChunk(handle, source, row, index);
-      let next = from < this.count ? read(from) : undefined;
-      next?.catch(() => undefined);
       for (let index = from; index < this.count; index++) {
         while (!this.stopped && index - this.acked >= windowChunks) await new Promise<void>((resolve) => (this.wake = resolve));
         if (this.stopped) return;
-        const plain = await next!;
-        next = index + 1 < this.count ? read(index + 1) : undefined;
-        next?.catch(() => undefined);
-        await stream.write(cipher.sealFrame(index, index === this.count - 1, plain));
+        for (; nextRead < this.count && nextRead <= index + READ_AHEAD; nextRead++) {
+          const read = readChunk(handle, source, row, nextRead, ring[nextRead % ring.length]!);
+          read.catch(() => undefined);
+          reads.push(read);
+        }
+        const plain = await reads.shift()!;
+        // Ownership moves to the stream: the frame is fresh and never touched again (no copy).
+        await stream.write(cipher.sealFrame(index, index === this.count - 1, plain), { transfer: true });
         this.options.onChunkSent?.(index);
       }
     } finally {
+      await Promise.allSettled(reads);
       await handle.close().catch(() => undefined);
     }
   }
@@ -118,9 +129,9 @@ export class SendSession implements Disposable {
   }
 }
 
-async function readChunk(handle: FileHandleLike, source: string, row: TransferRow, index: number): Promise<Buffer> {
+async function readChunk(handle: FileHandleLike, source: string, row: TransferRow, index: number, into: Buffer): Promise<Buffer> {
   const length = chunkLength(row.size, row.chunk_size, index);
-  const buffer = Buffer.allocUnsafe(length);
+  const buffer = into.subarray(0, length);
   let at = 0;
   while (at < length) {
     let bytesRead: number;
