@@ -17,11 +17,13 @@
  * CPU per message: process.cpuUsage of each client process over the established and sustained
  * phases (`cpu_us_per_msg_sender` / `cpu_us_per_msg_receiver`; the sender's process also hosts the
  * server, idle on the direct route), so figures compare on a loaded machine where wall time does not.
+ * Per measured phase also: `cpu-threads` (CPU per message per thread, the main thread's wake-ups)
+ * and `sql` (statements, commits, their CPU, and CPU per commit, per message: observeStatements).
  * Options: --quick (fewer rounds); --profile=<dir> writes a V8 CPU profile of each process per
  * phase (`<dir>/<phase>-<sender|receiver>.cpuprofile`) and prints its top self-time functions.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { closeSync, fdatasyncSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, mkdirSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { loadavg } from 'node:os';
 import path from 'node:path';
@@ -35,6 +37,7 @@ import { createClient, type DiscordOpusClient } from '../core/src/node/client/cr
 import { firstPartyPlugins } from '../core/src/node/client/first-party-plugins.ts';
 import { TEST_PEER_LINKS, TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles.ts';
 import { createLogger } from '../core/src/node/kernel/kernel.ts';
+import { observeStatements } from '../core/src/node/storage/sqlite-errors.ts';
 
 const PASS = 'bench passphrase';
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))]!;
@@ -47,7 +50,7 @@ const stats = (xs: number[]) => {
 
 type FromChild =
   | { type: 'ready'; userId: UserId } | { type: 'added' } | { type: 'received'; id: string; count: number }
-  | { type: 'cpu'; micros: number } | { type: 'profiled'; top: ProfileTop[] };
+  | { type: 'cpu'; micros: number; threads: ThreadCpu; sql: SqlStats } | { type: 'profiled'; top: ProfileTop[] };
 type ToChild = { type: 'add'; userId: UserId } | { type: 'stop' } | { type: 'cpu' } | { type: 'profile-start' } | { type: 'profile-stop'; file: string };
 type ProfileTop = { fn: string; self_pct: number };
 
@@ -55,6 +58,62 @@ const cpuMicros = () => {
   const u = process.cpuUsage();
   return u.user + u.system;
 };
+
+/** Statements and commits of this process's profile databases, and the CPU they took (see observeStatements). */
+const sqlStats = { statements: 0, commits: 0, cpu: 0, commitCpu: 0 };
+observeStatements((sql, cpu) => {
+  sqlStats.statements++;
+  sqlStats.cpu += cpu;
+  if (sql === 'commit') {
+    sqlStats.commits++;
+    sqlStats.commitCpu += cpu;
+  }
+});
+type SqlStats = typeof sqlStats;
+const sqlDelta = (before: SqlStats, after: SqlStats, messages: number) => ({
+  statements_per_msg: round((after.statements - before.statements) / messages),
+  commits_per_msg: round((after.commits - before.commits) / messages),
+  sql_cpu_us_per_msg: Math.round((after.cpu - before.cpu) / messages),
+  cpu_us_per_commit: Math.round((after.commitCpu - before.commitCpu) / Math.max(1, after.commits - before.commits)),
+});
+
+/**
+ * CPU µs per thread name (Linux /proc, 10 ms ticks; empty elsewhere): tells the main thread from
+ * libuv's and V8's helpers. Also `main_sys` (its kernel-mode part) and `main_wakeups` (its
+ * voluntary context switches: each a sleep and a wake-up, which costs ~0.15-0.25 ms of CPU here).
+ */
+type ThreadCpu = Record<string, number>;
+const threadCpu = (): ThreadCpu => {
+  const result: ThreadCpu = {};
+  let tids: string[];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return result;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const name = tid === String(process.pid) ? 'main' : stat.slice(stat.indexOf('(') + 1, close);
+      const fields = stat.slice(close + 2).split(' ');
+      // utime and stime are fields 14 and 15 of the stat line (11 and 12 after the name), in clock ticks (100/s).
+      const micros = (Number(fields[11]) + Number(fields[12])) * 10_000;
+      result[name] = (result[name] ?? 0) + micros;
+      if (name === 'main') {
+        result['main_sys'] = Number(fields[12]) * 10_000;
+        // Context switches of the main thread (field 'voluntary_ctxt_switches' in status): each is a sleep and a wake-up.
+        const status = readFileSync(`/proc/self/task/${tid}/status`, 'utf8');
+        result['main_wakeups'] = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      }
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return result;
+};
+const threadDelta = (before: ThreadCpu, after: ThreadCpu, messages: number) =>
+  Object.fromEntries(Object.entries(after).map(([k, v]) => [k, Math.round((10 * (v - (before[k] ?? 0))) / messages) / 10]).filter(([, v]) => (v as number) > 0));
 
 /** A V8 CPU profile of this process between start and stop (node:inspector, no extra flags). */
 class PhaseProfiler {
@@ -110,7 +169,7 @@ async function child(): Promise<void> {
   });
   const profiler = new PhaseProfiler();
   process.on('message', (m: ToChild) => {
-    if (m.type === 'cpu') send({ type: 'cpu', micros: cpuMicros() });
+    if (m.type === 'cpu') send({ type: 'cpu', micros: cpuMicros(), threads: threadCpu(), sql: { ...sqlStats } });
     if (m.type === 'profile-start') void profiler.start().then(() => send({ type: 'profiled', top: [] }));
     if (m.type === 'profile-stop') void profiler.stop(m.file).then((top) => send({ type: 'profiled', top }));
     if (m.type === 'add') void client.contacts.add(m.userId).then(() => send({ type: 'added' }));
@@ -207,7 +266,7 @@ export default async (out: BenchOutput) => {
     const childCpu = async () => {
       const reply = bob.next('cpu');
       bob.send({ type: 'cpu' });
-      return (await reply).micros;
+      return await reply;
     };
     const profiler = profileDir ? new PhaseProfiler() : undefined;
     if (profiler) {
@@ -215,9 +274,14 @@ export default async (out: BenchOutput) => {
       bob.send({ type: 'profile-start' });
       await Promise.all([started, profiler.start()]);
     }
-    const [bob0, alice0] = [await childCpu(), cpuMicros()];
+    const [bob0, alice0, aliceThreads0, aliceSql0] = [await childCpu(), cpuMicros(), threadCpu(), { ...sqlStats }];
     const result = await run();
-    const [alice1, bob1] = [cpuMicros(), await childCpu()];
+    const [alice1, aliceThreads1, aliceSql1, bob1] = [cpuMicros(), threadCpu(), { ...sqlStats }, await childCpu()];
+    out.line({
+      case: 'cpu-threads', phase, us_per_msg_sender: threadDelta(aliceThreads0, aliceThreads1, messages),
+      us_per_msg_receiver: threadDelta(bob0.threads, bob1.threads, messages),
+    });
+    out.line({ case: 'sql', phase, sender: sqlDelta(aliceSql0, aliceSql1, messages), receiver: sqlDelta(bob0.sql, bob1.sql, messages) });
     if (profiler) {
       const stopped = bob.next('profiled');
       bob.send({ type: 'profile-stop', file: path.join(profileDir!, `${phase}-receiver.cpuprofile`) });
@@ -227,7 +291,7 @@ export default async (out: BenchOutput) => {
     return {
       ...result,
       cpu_us_per_msg_sender: Math.round((alice1 - alice0) / messages),
-      cpu_us_per_msg_receiver: Math.round((bob1 - bob0) / messages),
+      cpu_us_per_msg_receiver: Math.round((bob1.micros - bob0.micros) / messages),
     };
   };
   const established = async (api: MessagingApi, label: string) => {

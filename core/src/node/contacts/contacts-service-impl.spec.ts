@@ -118,6 +118,33 @@ describe('ContactsServiceImpl', () => {
     expect(await contacts.get(dave.userId)).toBeUndefined();
   });
 
+  it('resolves names from memory, folding case as the table does (ASCII only), kept current by every change', async () => {
+    const eve = newUser();
+    const emil = newUser();
+    await contacts.add(eve.userId, { name: 'Évé Lynn' });
+    expect((await contacts.resolve('ÉVé LYNN')).userId).toBe(eve.userId);
+    // NOCASE folds ASCII letters only: "É" and "é" differ for the table, so for the index too.
+    await expect(contacts.resolve('évé lynn')).rejects.toThrow(/No contact is named/);
+    await contacts.add(emil.userId, { name: 'emil' });
+    expect((await contacts.resolve('EMIL')).userId).toBe(emil.userId);
+    await contacts.rename('emil', 'milo');
+    await expect(contacts.resolve('emil')).rejects.toThrow(/No contact is named "emil"/);
+    expect((await contacts.resolve('Milo')).userId).toBe(emil.userId);
+    await contacts.remove('milo');
+    await expect(contacts.resolve('milo')).rejects.toThrow(/No contact is named/);
+    await contacts.add(emil.userId, { name: 'milo' });
+    expect((await contacts.resolve('milo')).userId).toBe(emil.userId);
+    // Renamed while a resolve loads the names: the load must not bring the old name back.
+    const pending = contacts.resolve('milo');
+    const renamed = contacts.rename(emil.userId, 'emil');
+    expect((await pending).userId).toBe(emil.userId);
+    await renamed;
+    await expect(contacts.resolve('milo')).rejects.toThrow(/No contact is named "milo"/);
+    expect((await contacts.resolve('emil')).name).toBe('emil');
+    await contacts.remove(eve.userId);
+    await contacts.remove(emil.userId);
+  });
+
   it('verifies', async () => {
     const erin = newUser();
     await contacts.add(erin.userId, { name: 'erin' });

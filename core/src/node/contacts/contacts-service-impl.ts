@@ -33,6 +33,14 @@ export class ContactsServiceImpl implements ContactsService {
    * keep it current; only contacts are kept (a stranger's lookups are not remembered).
    */
   private readonly cache = new Map<UserId, Contact>();
+  /**
+   * Every contact's name (folded as the column's `COLLATE NOCASE` folds: ASCII only) to its
+   * user ID, loaded on the first {@link resolve} and kept current by {@link changed} and
+   * {@link remove}: the app resolves the typed name on every send (a `select` each before).
+   */
+  private names: Map<string, UserId> | undefined;
+  /** Bumped by every write, so that a name load overtaken by a write is not kept. */
+  private namesGeneration = 0;
 
   readonly onDidChange: Event<Contact> = this.changeEmitter.event;
   readonly onDidRemove: Event<UserId> = this.removeEmitter.event;
@@ -64,10 +72,11 @@ export class ContactsServiceImpl implements ContactsService {
   async resolve(userIdOrName: string): Promise<Contact> {
     if (typeof userIdOrName !== 'string') throw new TypeError('ContactsService.resolve: expected a string');
     const text = userIdOrName.trim();
-    const byName = text === ''
-      ? undefined
-      : await this.db.selectFrom(CONTACTS_TABLE).selectAll().where('name', '=', text).executeTakeFirst() as ContactRow | undefined;
-    if (byName) return toContact(byName);
+    const named = text === '' ? undefined : (await this.nameIndex()).get(foldName(text));
+    if (named) {
+      const contact = await this.get(named);
+      if (contact) return contact;
+    }
     if (looksLikeUserId(text)) {
       const userId = parseUserId(text);
       const contact = await this.get(userId);
@@ -110,6 +119,7 @@ export class ContactsServiceImpl implements ContactsService {
   async remove(userIdOrName: string): Promise<Contact> {
     const contact = await this.resolve(userIdOrName);
     this.cache.delete(contact.userId);
+    this.forgetNames();
     await this.db.deleteFrom(CONTACTS_TABLE).where('user_id', '=', contact.userId).execute();
     this.presences.delete(contact.userId);
     this.removeEmitter.fire(contact.userId);
@@ -191,8 +201,24 @@ export class ContactsServiceImpl implements ContactsService {
     if (taken) throw new AppError('contacts/name-taken', `The name "${name}" is already used by ${taken.user_id}; choose another name.`);
   }
 
+  /** Dropped, not patched: reloaded from the table at the next resolve. */
+  private forgetNames(): void {
+    this.names = undefined;
+    this.namesGeneration++;
+  }
+
+  private async nameIndex(): Promise<Map<string, UserId>> {
+    if (this.names) return this.names;
+    const generation = this.namesGeneration;
+    const rows = await this.db.selectFrom(CONTACTS_TABLE).select(['user_id', 'name']).where('name', 'is not', null).execute() as Pick<ContactRow, 'user_id' | 'name'>[];
+    const names = new Map(rows.map((row) => [foldName(row.name!), row.user_id as UserId]));
+    if (generation === this.namesGeneration) this.names = names;
+    return names;
+  }
+
   private async changed(userId: UserId): Promise<Contact> {
     this.cache.delete(userId);
+    this.forgetNames();
     const contact = toContact(await this.row(userId));
     this.cache.set(userId, contact);
     this.changeEmitter.fire(contact);
@@ -223,6 +249,11 @@ function checkIdentityKey(userId: UserId, key: Uint8Array): void {
   if (userIdFromPublicKey(key) !== userId) {
     throw new AppError('contacts/identity-key-mismatch', `The identity key presented for ${userId} does not belong to that user ID; someone may be impersonating them.`);
   }
+}
+
+/** A name as SQLite's NOCASE collation compares it: ASCII letters folded, nothing else. */
+function foldName(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => c.toLowerCase());
 }
 
 function toContact(row: ContactRow): Contact {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
 import { Kysely, SqliteDialect } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { errorMappingDatabase } from './sqlite-errors.ts';
+import { errorMappingDatabase, observeStatements } from './sqlite-errors.ts';
 import { tempDir } from './storage-test-support.ts';
 
 describe('errorMappingDatabase statement cache', () => {
@@ -70,6 +70,26 @@ describe('errorMappingDatabase statement cache', () => {
     await db.insertInto('t').values({ id: 1 }).execute();
     await expect(db.insertInto('t').values({ id: 1 }).execute()).rejects.toThrow(/UNIQUE/);
     await expect(db.selectFrom('missing').selectAll().execute()).rejects.toThrow(/no such table/);
+    await db.destroy();
+  });
+
+  it('reports each statement (also failing ones) to the observer while one is set, and stops when cleared', async () => {
+    const { db } = open();
+    const seen: { sql: string; cpu: number }[] = [];
+    observeStatements((sql, cpu) => seen.push({ sql, cpu }));
+    try {
+      await db.transaction().execute(async (trx) => {
+        await trx.schema.createTable('t').addColumn('id', 'integer', (c) => c.primaryKey()).execute();
+        await trx.insertInto('t').values({ id: 1 }).execute();
+      });
+      await expect(db.insertInto('t').values({ id: 1 }).execute()).rejects.toThrow(/UNIQUE/);
+    } finally {
+      observeStatements(undefined);
+    }
+    expect(seen.map((s) => s.sql.split(' ')[0]!.toLowerCase())).toEqual(['begin', 'create', 'insert', 'commit', 'insert']);
+    for (const s of seen) expect(s.cpu).toBeGreaterThanOrEqual(0);
+    await db.selectFrom('t').selectAll().execute();
+    expect(seen).toHaveLength(5);
     await db.destroy();
   });
 });
