@@ -320,7 +320,7 @@ describe('PeerStreams over peer links', () => {
     expect(resolved).toBe(n);
   }, 120_000);
 
-  it('streams 64 MiB with awaited writes in flat memory, intact', async () => {
+  it('streams 96 MiB with awaited writes in flat memory, intact', async () => {
     const { alice, bob } = pair();
     const accepted = nextStream(bob, 'test/bulk');
     const stream = await alice.streams.open(bob.id, 'test/bulk');
@@ -331,7 +331,7 @@ describe('PeerStreams over peer links', () => {
       received.update(d);
       bytes += d.length;
     });
-    const total = 64 * 1024 * 1024;
+    const total = 96 * 1024 * 1024;
     const chunk = stream.maxWriteBytes;
     const sent = createHash('sha256');
     const gc = exposeGc();
@@ -352,12 +352,13 @@ describe('PeerStreams over peer links', () => {
     expect(await ended).toBeUndefined();
     expect(bytes).toBe(total);
     expect(received.digest('hex')).toBe(sent.digest('hex'));
-    // What is in flight is bounded by the high-water mark plus werift's windows and socket
-    // buffers (4 MiB each with the loopback tuning, both ends in this process), not by the 64 MiB
-    // written: a few MiB on average, with short peaks that depend on when GC runs.
+    // What is in flight is bounded by the high-water mark plus werift's windows and queues (4 MiB
+    // windows with the loopback tuning, both ends in this process), not by the 96 MiB written.
+    // Measured: a mean of 5-10 MiB with spikes of up to 34 MiB, no trend; memory that grew with
+    // the data would average ~48 MiB and peak near 96.
     const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
-    expect(Math.max(...samples)).toBeLessThan(32 * 1024 * 1024);
-    expect(mean).toBeLessThan(8 * 1024 * 1024);
+    expect(Math.max(...samples)).toBeLessThan(48 * 1024 * 1024);
+    expect(mean).toBeLessThan(16 * 1024 * 1024);
   }, 240_000);
 
   it('keeps a link with an open stream from closing when idle, and lets it close after', async () => {
