@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../core/src/node/client/test-profiles.ts';
 import { BUILT_IN_CLIP } from '../plugins/calls/src/index.ts';
-import { befriendCliProfiles, makeCliProfile, type CliProfile } from './cli-profiles.ts';
+import { cliEnv, makeFriendProfiles, type CliProfile } from './cli-profiles.ts';
 import { CliListener } from './cli-listen.ts';
 import { startServerProcess, type ServerProcess } from './server-support.ts';
 import { probeFrames } from './calls-support.ts';
@@ -26,9 +26,7 @@ let bob: Profile;
 const children = new Set<ChildProcess>();
 
 function env(): NodeJS.ProcessEnv {
-  const base = { ...process.env };
-  for (const name of Object.keys(base)) if (name.startsWith('DISCORDOPUS_') || name === 'DEBUG') delete base[name];
-  return { ...base, DISCORDOPUS_PASSPHRASE: PASS, DISCORDOPUS_SERVER: server.url, DISCORDOPUS_PEER_LINKS: 'loopback' };
+  return cliEnv(PASS, server.url);
 }
 
 /** A running CLI process; with --json every stdout line must be a JSON object. */
@@ -36,14 +34,11 @@ function start(profile: Profile, args: string[]): CliListener {
   return CliListener.spawn(['--profile', profile.dir, ...args], { env: env(), children, strict: args.includes('--json') });
 }
 
-const makeProfile = (name: string): Promise<Profile> => makeCliProfile(temp.dir, name, PASS);
 
-const befriend = (a: Profile, b: Profile): Promise<void> => befriendCliProfiles(a, b, PASS);
 
 beforeAll(async () => {
   server = await startServerProcess();
-  [alice, bob] = await Promise.all([makeProfile('alice'), makeProfile('bob')]);
-  await Promise.all([befriend(alice, bob), befriend(bob, alice)]);
+  [alice, bob] = await makeFriendProfiles(temp.dir, PASS);
 }, LONG);
 
 afterAll(async () => {

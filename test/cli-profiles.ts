@@ -37,3 +37,20 @@ export async function befriendCliProfiles(a: CliProfile, b: CliProfile, passphra
     await client.close();
   }
 }
+
+/** Two profiles, `alice` and `bob` under `parentDir`, each in the other's contacts. */
+export async function makeFriendProfiles(parentDir: string, passphrase: string): Promise<[CliProfile, CliProfile]> {
+  const [alice, bob] = await Promise.all([makeCliProfile(parentDir, 'alice', passphrase), makeCliProfile(parentDir, 'bob', passphrase)]);
+  await Promise.all([befriendCliProfiles(alice, bob, passphrase), befriendCliProfiles(bob, alice, passphrase)]);
+  return [alice, bob];
+}
+
+/**
+ * The environment of a CLI child: this process's without the caller's own `DISCORDOPUS_*` and
+ * `DEBUG`, plus the passphrase, the server, and peer links that stay on 127.0.0.1.
+ */
+export function cliEnv(passphrase: string, serverUrl: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const base = { ...process.env };
+  for (const name of Object.keys(base)) if (name.startsWith('DISCORDOPUS_') || name === 'DEBUG') delete base[name];
+  return { ...base, DISCORDOPUS_PASSPHRASE: passphrase, DISCORDOPUS_SERVER: serverUrl, DISCORDOPUS_PEER_LINKS: 'loopback', ...extra };
+}

@@ -13,7 +13,7 @@ import { DEFAULT_CHUNK_BYTES, type FilesApi } from '../plugins/files/src/index.t
 import { createClient } from '../core/src/node/client/create-client.ts';
 import { firstPartyPlugins } from '../core/src/node/client/first-party-plugins.ts';
 import { tempDir } from '../core/src/node/client/test-profiles.ts';
-import { befriendCliProfiles, CLI_BIN, makeCliProfile, type CliProfile } from './cli-profiles.ts';
+import { CLI_BIN, cliEnv, makeFriendProfiles, type CliProfile } from './cli-profiles.ts';
 import { CliListener } from './cli-listen.ts';
 import { writeRandomFile } from './support/random-file.ts';
 import { startServerProcess, type ServerProcess } from './server-support.ts';
@@ -34,9 +34,7 @@ const children = new Set<ChildProcess>();
 const mounts: string[] = [];
 
 function env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const base = { ...process.env };
-  for (const name of Object.keys(base)) if (name.startsWith('DISCORDOPUS_') || name === 'DEBUG') delete base[name];
-  return { ...base, DISCORDOPUS_PASSPHRASE: PASS, DISCORDOPUS_SERVER: server.url, DISCORDOPUS_PEER_LINKS: 'loopback', ...extra };
+  return cliEnv(PASS, server.url, extra);
 }
 
 interface Run {
@@ -74,9 +72,7 @@ async function startListener(profile: Profile, dir: string): Promise<CliListener
   return listener;
 }
 
-const makeProfile = (name: string): Promise<Profile> => makeCliProfile(temp.dir, name, PASS);
 
-const befriend = (a: Profile, b: Profile): Promise<void> => befriendCliProfiles(a, b, PASS);
 
 /** Opens a profile in this process (no server) to look at its transfers. */
 async function withFiles<T>(profile: Profile, fn: (api: FilesApi) => Promise<T>): Promise<T> {
@@ -150,8 +146,7 @@ function tryMountTmpfs(dir: string, size: string): boolean {
 
 beforeAll(async () => {
   server = await startServerProcess();
-  [alice, bob] = await Promise.all([makeProfile('alice'), makeProfile('bob')]);
-  await Promise.all([befriend(alice, bob), befriend(bob, alice)]);
+  [alice, bob] = await makeFriendProfiles(temp.dir, PASS);
 }, LONG);
 
 afterAll(async () => {

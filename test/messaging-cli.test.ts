@@ -12,7 +12,7 @@ import { createClient } from '../core/src/node/client/create-client.ts';
 import { createLogger } from '../core/src/node/kernel/kernel.ts';
 import { firstPartyPlugins } from '../core/src/node/client/first-party-plugins.ts';
 import { tempDir } from '../core/src/node/client/test-profiles.ts';
-import { befriendCliProfiles, CLI_BIN, makeCliProfile, type CliProfile } from './cli-profiles.ts';
+import { CLI_BIN, cliEnv, makeFriendProfiles, type CliProfile } from './cli-profiles.ts';
 import { CliListener } from './cli-listen.ts';
 import { startServerProcess, type ServerProcess } from './server-support.ts';
 
@@ -29,10 +29,7 @@ let bob: Profile;
 const children = new Set<ChildProcess>();
 
 function env(): NodeJS.ProcessEnv {
-  const base = { ...process.env };
-  for (const name of Object.keys(base)) if (name.startsWith('DISCORDOPUS_') || name === 'DEBUG') delete base[name];
-  // Peer links stay on 127.0.0.1 in tests.
-  return { ...base, DISCORDOPUS_PASSPHRASE: PASS, DISCORDOPUS_SERVER: server.url, DISCORDOPUS_PEER_LINKS: 'loopback' };
+  return cliEnv(PASS, server.url);
 }
 
 function run(profile: Profile, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -63,7 +60,6 @@ function listenHuman(profile: Profile): CliListener {
   return CliListener.spawn(['--profile', profile.dir, 'listen'], { env: env(), children });
 }
 
-const makeProfile = (name: string): Promise<Profile> => makeCliProfile(temp.dir, name, PASS);
 
 /** Opens a profile in this process (no server) to queue messages or read its history. */
 async function withMessaging<T>(profile: Profile, fn: (api: MessagingApi) => Promise<T>): Promise<T> {
@@ -75,12 +71,10 @@ async function withMessaging<T>(profile: Profile, fn: (api: MessagingApi) => Pro
   }
 }
 
-const befriend = (a: Profile, b: Profile): Promise<void> => befriendCliProfiles(a, b, PASS);
 
 beforeAll(async () => {
   server = await startServerProcess();
-  [alice, bob] = await Promise.all([makeProfile('alice'), makeProfile('bob')]);
-  await Promise.all([befriend(alice, bob), befriend(bob, alice)]);
+  [alice, bob] = await makeFriendProfiles(temp.dir, PASS);
 }, LONG);
 
 afterAll(async () => {
