@@ -1,12 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import pino from 'pino';
-import { createSignalingServer, type SignalingServer } from '@discordopus/server';
-import { addContact, CHROMIUM, CHROMIUM_ARGS, DesktopRig, myContactCode, onboard, SHOTS, unlock } from './desktop-support.ts';
+import type { Browser, Page } from 'playwright-core';
+import { addContact, DesktopWorld, myContactCode, onboard, unlock, type DesktopRig } from './desktop-support.ts';
 
 /*
  * End to end: direct messages in the desktop renderer (Debian's Chromium), two users each with
@@ -21,8 +17,7 @@ const PASS_ALICE = 'alice chat correct horse battery';
 const PASS_BOB = 'bob chat staple lantern orchard';
 const HOSTILE = '<img src=x onerror="window.__pwned=1"> [click](javascript:window.__pwned=2) javascript:window.__pwned=3 **bold** https://example.org/x';
 
-let home: string;
-let signaling: SignalingServer;
+let world: DesktopWorld;
 let browser: Browser;
 let rig: DesktopRig;
 
@@ -46,18 +41,12 @@ function messageWith(page: Page, text: string) {
 }
 
 beforeAll(async () => {
-  home = await mkdtemp(path.join(os.tmpdir(), 'desktop-chat-'));
-  await mkdir(SHOTS, { recursive: true });
-  signaling = await createSignalingServer({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), processMetrics: false });
-  rig = new DesktopRig(home, () => signaling.url);
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  world = await DesktopWorld.start('desktop-chat');
+  ({ browser, rig } = world);
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await rig?.stopAll();
-  await signaling?.close();
-  await rm(home, { recursive: true, force: true });
+  await world?.stop();
 }, 120_000);
 
 describe('direct messages in the desktop renderer', () => {

@@ -1,9 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'vitest';
-import type { BrowserContext, Page } from 'playwright-core';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import pino from 'pino';
+import { createSignalingServer, type SignalingServer } from '@discordopus/server';
 
 /*
  * Helpers for the desktop end-to-end tests: web host processes (`npm run start:web`'s entry),
@@ -78,6 +82,32 @@ export class DesktopRig {
     expect(await page.locator('vite-error-overlay').count(), `error overlay on ${name}`).toBe(0);
     expect(this.pageErrors, `uncaught page errors before ${name}`).toEqual([]);
     await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+  }
+}
+
+/** What a desktop e2e test starts from: a signaling server on 127.0.0.1, web hosts with a fresh home folder, and Chromium. */
+export class DesktopWorld {
+  private constructor(readonly home: string, readonly signaling: SignalingServer, readonly rig: DesktopRig, readonly browser: Browser) {}
+
+  static async start(name: string): Promise<DesktopWorld> {
+    const home = await mkdtemp(path.join(os.tmpdir(), `${name}-`));
+    await mkdir(SHOTS, { recursive: true });
+    const signaling = await createSignalingServer({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), processMetrics: false });
+    try {
+      const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+      return new DesktopWorld(home, signaling, new DesktopRig(home, () => signaling.url), browser);
+    } catch (error) {
+      await signaling.close();
+      await rm(home, { recursive: true, force: true });
+      throw error;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.browser.close();
+    await this.rig.stopAll();
+    await this.signaling.close();
+    await rm(this.home, { recursive: true, force: true });
   }
 }
 

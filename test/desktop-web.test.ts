@@ -1,12 +1,7 @@
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import pino from 'pino';
-import { createSignalingServer, type SignalingServer } from '@discordopus/server';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { userIdFromPublicKey } from '@discordopus/sdk';
-import { addContact, CHROMIUM, CHROMIUM_ARGS, DesktopRig, myContactCode, onboard, SHOTS } from './desktop-support.ts';
+import { addContact, DesktopWorld, myContactCode, onboard, type DesktopRig } from './desktop-support.ts';
 
 /*
  * End to end: the desktop renderer in Debian's Chromium, each user with their own web host
@@ -18,8 +13,7 @@ import { addContact, CHROMIUM, CHROMIUM_ARGS, DesktopRig, myContactCode, onboard
 const PASS_ALICE = 'alice correct horse battery';
 const PASS_BOB = 'bob staple lantern orchard';
 
-let home: string;
-let signaling: SignalingServer;
+let world: DesktopWorld;
 let browser: Browser;
 let rig: DesktopRig;
 const startHost = (profile: string) => rig.startHost(profile, ['--plugin-dir', 'host-electron/test-fixtures/plugins']);
@@ -43,22 +37,12 @@ async function safetyDigits(page: Page, contactName: string): Promise<string> {
 }
 
 beforeAll(async () => {
-  home = await mkdtemp(path.join(os.tmpdir(), 'desktop-web-'));
-  rig = new DesktopRig(home, () => signaling.url);
-  await mkdir(SHOTS, { recursive: true });
-  signaling = await createSignalingServer({ host: '127.0.0.1', port: 0, logger: pino({ level: 'silent' }), processMetrics: false });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-  });
+  world = await DesktopWorld.start('desktop-web');
+  ({ browser, rig } = world);
 }, 120_000);
 
 afterAll(async () => {
-  await browser?.close();
-  await rig?.stopAll();
-  await signaling?.close();
-  await rm(home, { recursive: true, force: true });
+  await world?.stop();
 }, 120_000);
 
 describe('desktop renderer in Chromium against two web hosts', () => {
