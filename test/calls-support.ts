@@ -15,6 +15,7 @@ import { NodeCryptoProvider } from '../core/src/node/crypto/node-crypto-provider
 import type { SecureChannelsImpl } from '../core/src/node/channels/secure-channels-impl.ts';
 import { createCallsPlugin, type CallView, type CallsApi, type CreateCallsPluginOptions } from '../plugins/calls/src/index.ts';
 import { HostileRelay, RecordingLogger } from './channels-support.ts';
+import { until as waitUntil } from './support/until.ts';
 
 const run = promisify(execFile);
 
@@ -94,13 +95,7 @@ export function waitForCall(peer: CallPeer, match: (view: CallView) => boolean, 
 }
 
 /** Polls until `condition` holds (for figures that have no event, such as engine stats). */
-export async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+export const until = (what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> => waitUntil(what, condition, timeoutMs);
 
 /** Frames ffprobe can read per stream kind of a recording (0 when the file has none). */
 export async function probeFrames(file: string): Promise<{ video: number; audio: number }> {

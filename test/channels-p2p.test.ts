@@ -8,6 +8,7 @@ import { TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles
 import { NodeCryptoProvider } from '../core/src/node/crypto/node-crypto-provider.ts';
 import type { SecureChannelsImpl } from '../core/src/node/channels/secure-channels-impl.ts';
 import { HostileRelay, RecordingLogger } from './channels-support.ts';
+import { until as waitUntil } from './support/until.ts';
 
 const crypto = new NodeCryptoProvider();
 const temp = tempDir('discordopus-p2p-');
@@ -41,13 +42,7 @@ async function start(name: string): Promise<Peer> {
   return peer;
 }
 
-async function until(what: string, condition: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> => waitUntil(what, condition, timeoutMs);
 
 let alice: Peer;
 let bob: Peer;

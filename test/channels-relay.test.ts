@@ -11,6 +11,7 @@ import { TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles
 import { NodeCryptoProvider } from '../core/src/node/crypto/node-crypto-provider.ts';
 import type { SecureChannelsImpl } from '../core/src/node/channels/secure-channels-impl.ts';
 import { HostileRelay, RecordingLogger, type Delivery } from './channels-support.ts';
+import { until as waitUntil } from './support/until.ts';
 
 const crypto = new NodeCryptoProvider();
 const temp = tempDir('discordopus-channels-');
@@ -68,14 +69,7 @@ async function befriend(a: Peer, b: Peer): Promise<void> {
   await b.client.contacts.add(a.id, { name: a.name });
 }
 
-/** Polls a condition driven by network events (no fixed sleeps as synchronisation). */
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> => waitUntil(what, condition, timeoutMs);
 
 async function code(promise: Promise<unknown>): Promise<string> {
   const error = await promise.then(() => undefined, (e: unknown) => e);

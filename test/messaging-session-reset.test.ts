@@ -16,6 +16,7 @@ import { firstPartyPlugins } from '../core/src/node/client/first-party-plugins.t
 import { TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles.ts';
 import { createLogger } from '../core/src/node/kernel/kernel.ts';
 import type { SecureChannelsImpl } from '../core/src/node/channels/secure-channels-impl.ts';
+import { until as waitUntil } from './support/until.ts';
 
 const temp = tempDir('discordopus-session-reset-');
 const PASS = 'reset passphrase';
@@ -48,13 +49,7 @@ async function ready(client: DiscordOpusClient): Promise<{ client: DiscordOpusCl
   return { client, api, channels, shown, delivered };
 }
 
-async function until(what: string, condition: () => boolean, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const until = (what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 90_000): Promise<void> => waitUntil(what, condition, timeoutMs);
 
 describe('session reset', () => {
   it('starts a new session when a contact restored its identity into a new profile, and sends the undelivered messages again', async () => {

@@ -10,6 +10,7 @@ import { createClient, type DiscordOpusClient } from '../core/src/node/client/cr
 import { TEST_PEER_LINKS, TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles.ts';
 import type { SecureChannelsImpl } from '../core/src/node/channels/secure-channels-impl.ts';
 import { startServerProcess, type ServerProcess } from './server-support.ts';
+import { until as waitUntil } from './support/until.ts';
 
 const temp = tempDir('discordopus-links-');
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -40,13 +41,7 @@ async function start(name: string): Promise<Peer> {
   return peer;
 }
 
-async function until(what: string, condition: () => boolean, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> => waitUntil(what, condition, timeoutMs);
 
 let alice: Peer;
 let bob: Peer;

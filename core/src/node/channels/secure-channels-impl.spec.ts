@@ -3,6 +3,7 @@ import { Emitter, isAppError, type LinkState, type Logger, type PeerMessage, typ
 import { NodeCryptoProvider } from '../crypto/node-crypto-provider.ts';
 import { SessionTestBed, silentLogger, type Party } from '../sessions/session-test-support.ts';
 import { SecureChannelsImpl, type EnvelopeRelay, type SecureChannelsOptions } from './secure-channels-impl.ts';
+import { until as waitUntil } from '../../../../test/support/until.ts';
 
 const crypto = new NodeCryptoProvider();
 const bed = new SessionTestBed(crypto);
@@ -39,13 +40,7 @@ async function channelsFor(party: Party, relay: MemoryRelay, extra: Partial<Secu
   return channels;
 }
 
-async function until(what: string, condition: () => boolean | Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = (what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> => waitUntil(what, condition, timeoutMs);
 
 afterAll(async () => {
   for (const c of open) await c.close();

@@ -7,6 +7,7 @@ import { InMemorySignalRelay } from '../peer/in-memory-signal-relay.ts';
 import { PeerLinkManager } from '../peer/peer-link-manager.ts';
 import { STREAM_HIGH_WATER_BYTES } from './data-channel-stream.ts';
 import { MAX_INCOMING_STREAMS_PER_PEER, MAX_STREAM_WRITE_BYTES, PeerStreamsImpl } from './peer-streams-impl.ts';
+import { until as waitUntil } from '../../../../test/support/until.ts';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -87,13 +88,7 @@ function nextStream(p: Peer, name: string): Promise<PeerStream> {
   });
 }
 
-async function until(what: string, condition: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> => waitUntil(what, condition, timeoutMs);
 
 describe('PeerStreams over peer links', () => {
   it('opens a stream, the other side accepts it by name, and data echoes back in order', async () => {
