@@ -29,6 +29,8 @@ export const KERNEL_TOPICS: ReadonlyMap<string, PermissionName | null> = new Map
 ]);
 
 const BOOLEAN_PERMISSIONS: readonly PermissionName[] = ['contacts', 'peers', 'files', 'network'];
+/** Permissions that list what they cover (topic patterns, plugin ids); stored as `name:value`. */
+const LIST_PERMISSIONS = ['events', 'apis'] as const;
 
 /** The permissions a plugin actually holds. First-party plugins hold what they request. */
 export function effectivePermissions(requested: PluginPermissions | undefined, firstParty: boolean, granted: PluginPermissions | undefined): PluginPermissions {
@@ -37,10 +39,10 @@ export function effectivePermissions(requested: PluginPermissions | undefined, f
   for (const name of BOOLEAN_PERMISSIONS) {
     if (req[name] === true && (firstParty || granted?.[name] === true)) result[name] = true;
   }
-  const events = (req.events ?? []).filter((pattern) => firstParty || (granted?.events ?? []).includes(pattern));
-  if (events.length > 0) result.events = events;
-  const apis = (req.apis ?? []).filter((id) => firstParty || (granted?.apis ?? []).includes(id));
-  if (apis.length > 0) result.apis = apis;
+  for (const name of LIST_PERMISSIONS) {
+    const held = (req[name] ?? []).filter((value) => firstParty || (granted?.[name] ?? []).includes(value));
+    if (held.length > 0) result[name] = held;
+  }
   return result;
 }
 
@@ -64,8 +66,7 @@ export function permissionDenied(pluginId: string, permission: string, requested
 /** Encodes grants as a setting value (`['contacts', 'events:messaging.*']`) for the settings table. */
 export function grantsToList(permissions: PluginPermissions): string[] {
   const list: string[] = BOOLEAN_PERMISSIONS.filter((name) => permissions[name] === true);
-  for (const pattern of permissions.events ?? []) list.push(`events:${pattern}`);
-  for (const id of permissions.apis ?? []) list.push(`apis:${id}`);
+  for (const name of LIST_PERMISSIONS) for (const value of permissions[name] ?? []) list.push(`${name}:${value}`);
   return list;
 }
 
@@ -73,8 +74,8 @@ export function grantsToList(permissions: PluginPermissions): string[] {
 export function grantsFromList(list: readonly string[]): PluginPermissions {
   const result: PluginPermissions = {};
   for (const entry of list) {
-    if (entry.startsWith('events:')) (result.events ??= []).push(entry.slice('events:'.length));
-    else if (entry.startsWith('apis:')) (result.apis ??= []).push(entry.slice('apis:'.length));
+    const listed = LIST_PERMISSIONS.find((name) => entry.startsWith(`${name}:`));
+    if (listed) (result[listed] ??= []).push(entry.slice(listed.length + 1));
     else if ((BOOLEAN_PERMISSIONS as readonly string[]).includes(entry)) result[entry as PermissionName] = true;
   }
   return result;
