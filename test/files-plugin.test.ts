@@ -523,6 +523,28 @@ async function hostile(size: number, chunkSize = 4096, bobOptions: FilesServiceO
   return { bob, id, dst, data, key, cipher, stream, chunk, cb };
 }
 
+describe('files plugin: options', () => {
+  it('refuses flow-control options that cannot work, naming the option', async () => {
+    const cases: [FilesServiceOptions, string][] = [[{ maxBufferedBytes: 0 }, 'maxBufferedBytes'], [{ windowChunks: 4, ackEvery: 8 }, 'ackEvery']];
+    for (const [options, named] of cases) {
+      const profile = await openTempProfile();
+      profiles.add(profile);
+      const kernel = await Kernel.start({
+        profileDir: profile.dir, db: profile.database.db, logger: captureLogger().logger,
+        plugins: [createFilesPlugin(options)],
+        bind(container) {
+          container.bind(IdentityInfo).toConstantValue({ userId: ALICE, publicKey: new Uint8Array(32), displayName: 'alice' });
+          container.bind(ContactsService).toConstantValue(new ListContacts([]));
+          container.bind(SecureChannels).toConstantValue(new PairedChannels(ALICE));
+          container.bind(PeerStreams).toConstantValue(new PairedStreams(ALICE));
+        },
+      });
+      expect(kernel.plugins()).toMatchObject([{ id: 'files', state: 'failed', error: { message: expect.stringContaining(named) } }]);
+      await kernel.stop();
+    }
+  });
+});
+
 describe('files plugin: hostile sender', () => {
   const S = 4096;
   it('rejects a tampered chunk: failed, partial deleted, the sender told', async () => {
