@@ -75,10 +75,7 @@ async function startSide(
 }
 
 function links() {
-  const ca = new PairedChannels(ALICE);
-  const cb = new PairedChannels(BOB);
-  ca.peer = cb;
-  cb.peer = ca;
+  const [ca, cb] = PairedChannels.pair(ALICE, BOB);
   const sa = new PairedStreams(ALICE);
   const sb = new PairedStreams(BOB);
   sa.peer = sb;

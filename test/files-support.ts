@@ -1,6 +1,6 @@
 /*
  * In-process transport for the files plugin's scenarios on real kernels: a pair of
- * SecureChannels (as in the messaging tests) and a pair of PeerStreams whose writes are
+ * SecureChannels (support/paired-channels.ts, as in the messaging tests) and a pair of PeerStreams whose writes are
  * delivered in order on later turns of the event loop, with a high-water mark for backpressure.
  * A test can take a side offline, break every stream (link lost), or act as a hostile peer.
  */
@@ -9,55 +9,7 @@ import {
   type SecureChannels, type UserId,
 } from '@discordopus/sdk';
 
-export class PairedChannels implements SecureChannels {
-  readonly maxMessageBytes = 64_000;
-  peer!: PairedChannels;
-  online = true;
-  /** Every record this side sent, decoded as JSON. */
-  readonly sent: { name: string; record: any }[] = [];
-  private readonly handlers = new Map<string, Set<(m: PeerMessage) => void | Promise<void>>>();
-  private readonly links = new Emitter<{ userId: UserId; state: LinkState }>();
-  readonly onDidChangeLinkState = this.links.event;
-  private queue: Promise<void> = Promise.resolve();
-
-  constructor(readonly self: UserId) {}
-
-  onMessage(name: string, handler: (m: PeerMessage) => void | Promise<void>): Disposable {
-    let set = this.handlers.get(name);
-    if (!set) this.handlers.set(name, (set = new Set()));
-    set.add(handler);
-    return toDisposable(() => set.delete(handler));
-  }
-
-  async send(to: UserId, name: string, data: Uint8Array): Promise<void> {
-    if (!this.online || !this.peer.online) throw new AppError('channels/peer-unreachable', 'test: the peer is offline');
-    if (to !== this.peer.self) throw new AppError('channels/not-a-contact', 'test: unknown peer');
-    try {
-      this.sent.push({ name, record: JSON.parse(new TextDecoder().decode(data)) });
-    } catch {
-      this.sent.push({ name, record: null });
-    }
-    await this.peer.deliver({ from: this.self, channel: name, data, receivedAt: Date.now() });
-  }
-
-  /** Runs the handlers one record at a time, in arrival order, as the kernel does per peer. */
-  deliver(message: PeerMessage): Promise<void> {
-    const run = this.queue.then(async () => {
-      for (const handler of [...(this.handlers.get(message.channel) ?? [])]) await handler(message);
-    });
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  linkState(): LinkState {
-    return this.online && this.peer.online ? 'connected' : 'unreachable';
-  }
-
-  /** Tells this side that the peer is reachable again. */
-  announce(): void {
-    this.links.fire({ userId: this.peer.self, state: 'connected' });
-  }
-}
+export { PairedChannels } from './support/paired-channels.ts';
 
 const HIGH_WATER = 1024 * 1024;
 

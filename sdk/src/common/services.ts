@@ -65,6 +65,42 @@ export interface SendOptions {
   timeoutMs?: number;
 }
 
+/** What the recipient's kernel confirmed for one {@link SecureChannels.send}. */
+export interface SendReceipt {
+  /**
+   * True when the recipient's plugin stored the message in the same commit that received it
+   * (its {@link StoringMessageHandler.store} step ran); false when the recipient's kernel holds
+   * it durably for the plugin, which gets it from the kernel's inbox (after a restart if need be).
+   */
+  readonly stored: boolean;
+}
+
+/** A plain handler: called after the recipient's kernel committed the message to its inbox. */
+export type MessageHandler = (message: PeerMessage) => void | Promise<void>;
+
+/**
+ * A handler for plugins that store what arrives: the kernel runs `store` inside its receive
+ * transaction (the one that commits the ratchet step and the acknowledgement), so a message
+ * costs one commit, and the sender learns that the plugin stored it ({@link SendReceipt.stored}).
+ */
+export interface StoringMessageHandler<T = unknown> {
+  /**
+   * Runs inside the kernel's receive transaction. `db` is the plugin's storage (its own tables
+   * only) on that transaction: use it and nothing else for storage (other storage calls wait for
+   * this transaction, so awaiting them here never returns), and do not start a transaction on it.
+   * Throwing undoes only this step: the message then goes to the kernel's inbox and reaches
+   * `handle` without `stored`. Not called before the plugin is active.
+   */
+  store(message: PeerMessage, db: Kysely<any>): Promise<T>;
+  /**
+   * Runs after the commit, in arrival order per peer. `stored` holds what `store` returned; it
+   * is undefined when the kernel could not run the store step (the message came through the
+   * kernel's inbox: at start-up, after a failed store step, or from a transport that has no
+   * receive transaction), and the plugin stores the message itself here.
+   */
+  handle(message: PeerMessage, stored: { value: T } | undefined): void | Promise<void>;
+}
+
 /**
  * End-to-end encrypted, authenticated channels to contacts. A plugin sends and receives
  * plaintext; the kernel encrypts with the pairwise Double Ratchet session and picks the
@@ -73,16 +109,20 @@ export interface SendOptions {
  */
 export interface SecureChannels {
   /**
-   * Handles messages arriving on the channel `name`. A handler that throws or rejects is
-   * logged; the message is not redelivered by the kernel (plugins own their acknowledgements).
+   * Handles messages arriving on the channel `name`, with a plain {@link MessageHandler} or a
+   * {@link StoringMessageHandler}. A handler that throws or rejects is logged; the message is not
+   * redelivered by the kernel (plugins own their acknowledgements). Messages are handed out in
+   * arrival order per peer; with store steps, storing follows arrival order too, except that
+   * messages taken from the inbox at start-up may be stored after later ones.
    */
-  onMessage(name: string, handler: (message: PeerMessage) => void | Promise<void>): Disposable;
+  onMessage(name: string, handler: MessageHandler | StoringMessageHandler): Disposable;
   /**
-   * Sends `data` to `to` on channel `name`; resolves once the peer's kernel has received it.
+   * Sends `data` to `to` on channel `name`; resolves once the peer's kernel has received it
+   * (committed it), telling whether the peer's plugin stored it in that commit.
    * @throws AppError `channels/peer-unreachable`, `channels/identity-changed`, `channels/not-a-contact`,
    *   `channels/too-large`
    */
-  send(to: UserId, name: string, data: Uint8Array, options?: SendOptions): Promise<void>;
+  send(to: UserId, name: string, data: Uint8Array, options?: SendOptions): Promise<SendReceipt>;
   linkState(userId: UserId): LinkState;
   readonly onDidChangeLinkState: Event<{ userId: UserId; state: LinkState }>;
   /** Largest `data` accepted by `send`, in bytes. */

@@ -25,6 +25,10 @@ describe('channel records', () => {
   it('round-trips cumulative acks and bounds their size', () => {
     const ids = Array.from({ length: 3 }, (_, n) => Uint8Array.from({ length: 16 }, (_, i) => i + n));
     expect(decodeChannelRecord(encodeChannelRecord({ kind: 'acks', messageIds: ids }))).toEqual({ kind: 'acks', messageIds: ids });
+    // Stored acks (the recipient plugin's store step ran in the receiving commit) are their own kind.
+    const stored = encodeChannelRecord({ kind: 'acks', messageIds: ids, stored: true });
+    expect(stored[1]).toBe(4);
+    expect(decodeChannelRecord(stored)).toEqual({ kind: 'acks', messageIds: ids, stored: true });
     const full = Array.from({ length: MAX_ACK_IDS }, () => id);
     expect(decodeChannelRecord(encodeChannelRecord({ kind: 'acks', messageIds: full }))).toMatchObject({ kind: 'acks' });
     expect(() => encodeChannelRecord({ kind: 'acks', messageIds: [] })).toThrow(RangeError);

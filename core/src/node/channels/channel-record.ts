@@ -6,10 +6,11 @@ import { CryptoError } from '../../common/crypto/crypto-error.ts';
  *
  *   data: u8 version (1) ‖ u8 kind (1) ‖ messageId[16] ‖ u8 len ‖ channel (UTF-8) ‖ data
  *   ack:  u8 version (1) ‖ u8 kind (2) ‖ messageId[16]
- *   acks: u8 version (1) ‖ u8 kind (3) ‖ u16 count (1..MAX_ACK_IDS) ‖ messageId[16] × count
+ *   acks: u8 version (1) ‖ u8 kind (3, or 4 when stored) ‖ u16 count (1..MAX_ACK_IDS) ‖ messageId[16] × count
  *
- * An ack tells the sender's kernel that the record was committed to the recipient's inbox; the
- * recipient answers a whole receive batch with one `acks` record (cumulative ack).
+ * An ack tells the sender's kernel that the record was committed on the recipient's side: to the
+ * kernel's inbox (kind 3), or by the recipient plugin's store step in the same commit (kind 4).
+ * The recipient answers a whole receive batch with one `acks` record of each kind it needs.
  */
 
 export const CHANNEL_RECORD_VERSION = 1;
@@ -25,11 +26,12 @@ export const MAX_ACK_IDS = 1024;
 const KIND_DATA = 1;
 const KIND_ACK = 2;
 const KIND_ACKS = 3;
+const KIND_STORED_ACKS = 4;
 
 export type ChannelRecord =
   | { readonly kind: 'data'; readonly messageId: Uint8Array; readonly channel: string; readonly data: Uint8Array }
   | { readonly kind: 'ack'; readonly messageId: Uint8Array }
-  | { readonly kind: 'acks'; readonly messageIds: readonly Uint8Array[] };
+  | { readonly kind: 'acks'; readonly messageIds: readonly Uint8Array[]; readonly stored?: boolean };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
@@ -48,7 +50,7 @@ export function encodeChannelRecord(record: ChannelRecord): Uint8Array {
   if (record.kind === 'acks') {
     const count = record.messageIds.length;
     if (count < 1 || count > MAX_ACK_IDS) throw new RangeError(`encodeChannelRecord: an acks record holds 1 to ${MAX_ACK_IDS} ids`);
-    const w = new ByteWriter(4 + count * MESSAGE_ID_BYTES).u8(CHANNEL_RECORD_VERSION).u8(KIND_ACKS).u16(count);
+    const w = new ByteWriter(4 + count * MESSAGE_ID_BYTES).u8(CHANNEL_RECORD_VERSION).u8(record.stored ? KIND_STORED_ACKS : KIND_ACKS).u16(count);
     for (const id of record.messageIds) {
       if (!(id instanceof Uint8Array) || id.length !== MESSAGE_ID_BYTES) throw new TypeError(`encodeChannelRecord: messageId must be ${MESSAGE_ID_BYTES} bytes`);
       w.fixed(id);
@@ -76,12 +78,12 @@ export function decodeChannelRecord(bytes: Uint8Array): ChannelRecord {
     throw new CryptoError('crypto/unsupported-version', `The peer sent a record of format version ${version}, which this version cannot read; one of you should update.`);
   }
   const kind = r.u8();
-  if (kind === KIND_ACKS) {
+  if (kind === KIND_ACKS || kind === KIND_STORED_ACKS) {
     const count = r.u16();
     if (count < 1 || count > MAX_ACK_IDS) throw new CryptoError('crypto/malformed', `An acks record holds 1 to ${MAX_ACK_IDS} ids.`);
     const messageIds = Array.from({ length: count }, () => r.fixed(MESSAGE_ID_BYTES));
     r.end();
-    return { kind: 'acks', messageIds };
+    return kind === KIND_STORED_ACKS ? { kind: 'acks', messageIds, stored: true } : { kind: 'acks', messageIds };
   }
   const messageId = r.fixed(MESSAGE_ID_BYTES);
   if (kind === KIND_ACK) {

@@ -1,11 +1,12 @@
+import type { Transaction } from 'kysely';
 import {
   AppError, DisposableCollection, Emitter, isAppError, isUserId, toDisposable, type Contact, type Disposable, type Event, type LinkState,
-  type Logger, type PeerMessage, type SecureChannels, type SendOptions, type UserId,
+  type Logger, type MessageHandler, type PeerMessage, type SecureChannels, type SendOptions, type SendReceipt, type StoringMessageHandler, type UserId,
 } from '@discordopus/sdk';
 import type { CryptoProvider } from '../../common/crypto/crypto-provider.ts';
 import { toHex } from '../../common/crypto/bytes.ts';
 import { KeyedQueue } from '../sessions/keyed-queue.ts';
-import type { InboxEntry, SessionManager } from '../sessions/session-manager.ts';
+import type { InboxEntry, ReceiveDisposition, SessionManager } from '../sessions/session-manager.ts';
 import { checkChannelName, decodeChannelRecord, encodeChannelRecord, MAX_ACK_IDS, MESSAGE_ID_BYTES, type ChannelRecord } from './channel-record.ts';
 import { PeerRoute, type PeerRouteOptions } from './peer-route.ts';
 import type { PeerLinkManager } from '../peer/peer-link-manager.ts';
@@ -47,8 +48,14 @@ export interface SecureChannelsOptions {
 export const MAX_CHANNEL_MESSAGE_BYTES = 64_000;
 
 interface PendingAck {
-  resolve(): void;
+  resolve(receipt: SendReceipt): void;
   reject(error: unknown): void;
+}
+
+/** A registered handler: `store` only for a {@link StoringMessageHandler}. */
+interface ChannelHandler {
+  handle(message: PeerMessage, stored: { value: unknown } | undefined): void | Promise<void>;
+  store?(message: PeerMessage, db: Transaction<any>): Promise<unknown>;
 }
 
 /**
@@ -65,7 +72,8 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
   /** A contact lost its session with us (e.g. restored its identity into a new profile); a new one starts with the next message. */
   readonly onDidResetSession: Event<{ userId: UserId }> = this.resetEmitter.event;
 
-  private readonly handlers = new Map<string, Set<(message: PeerMessage) => void | Promise<void>>>();
+  private readonly handlers = new Map<string, Set<ChannelHandler>>();
+  private gateOpen = false;
   private readonly pending = new Map<string, PendingAck>();
   private readonly links = new Map<UserId, LinkState>();
   private readonly delivery = new KeyedQueue();
@@ -91,7 +99,7 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
     // Every receive batch is acknowledged by one `acks` record, encrypted and committed in the
     // batch's own transaction: no separate ratchet step nor commit per ack.
     options.sessions.setResponder({
-      reply: (_from, plaintexts) => ackRecords(plaintexts),
+      reply: (_from, received) => ackRecords(received),
       transmit: (to, payload) => void this.sendPayload(to, payload, true).catch((error: unknown) => {
         this.options.logger.warn('channels: could not acknowledge messages', { to, code: isAppError(error) ? error.code : 'unknown' });
       }),
@@ -130,16 +138,16 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
 
   /** Starts handing records to the `onMessage` handlers (call once plugins are active). */
   startDelivery(): void {
+    this.gateOpen = true;
     this.openGate();
   }
 
-  onMessage(name: string, handler: (message: PeerMessage) => void | Promise<void>): Disposable {
+  onMessage(name: string, handler: MessageHandler | StoringMessageHandler): Disposable {
     checkChannelName('SecureChannels.onMessage', name);
     if (name.startsWith(KERNEL_PREFIX)) throw new TypeError(`SecureChannels.onMessage: channel names starting with "${KERNEL_PREFIX}" are reserved`);
-    if (typeof handler !== 'function') throw new TypeError('SecureChannels.onMessage: expected a handler function');
+    const entry = channelHandler('SecureChannels.onMessage', handler);
     let set = this.handlers.get(name);
     if (!set) this.handlers.set(name, (set = new Set()));
-    const entry = (message: PeerMessage) => handler(message);
     set.add(entry);
     return toDisposable(() => {
       set.delete(entry);
@@ -147,7 +155,7 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
     });
   }
 
-  async send(to: UserId, name: string, data: Uint8Array, options: SendOptions = {}): Promise<void> {
+  async send(to: UserId, name: string, data: Uint8Array, options: SendOptions = {}): Promise<SendReceipt> {
     if (!isUserId(to)) throw new TypeError('SecureChannels.send: expected a user ID');
     checkChannelName('SecureChannels.send', name);
     if (name.startsWith(KERNEL_PREFIX)) throw new TypeError(`SecureChannels.send: channel names starting with "${KERNEL_PREFIX}" are reserved`);
@@ -173,8 +181,9 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
       const route = await this.transmit(to, { kind: 'data', messageId, channel: name, data });
       // The peer is online: set up a direct link for the next messages.
       if (route === 'relay') this.peers?.open(to);
-      await ack.promise;
+      const receipt = await ack.promise;
       this.setLink(to, 'connected');
+      return receipt;
     } catch (error) {
       ack.cancel();
       if (isAppError(error, 'channels/identity-changed')) this.setLink(to, 'identity-changed');
@@ -244,16 +253,16 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
     await this.transmit(to, { kind: 'data', messageId: this.options.crypto.randomBytes(MESSAGE_ID_BYTES), channel: PEER_SIGNAL_CHANNEL, data });
   }
 
-  private expectAck(to: UserId, messageId: Uint8Array, timeoutMs: number): { promise: Promise<void>; cancel(): void } {
+  private expectAck(to: UserId, messageId: Uint8Array, timeoutMs: number): { promise: Promise<SendReceipt>; cancel(): void } {
     const key = `${to}:${toHex(messageId)}`;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const promise = new Promise<void>((resolve, reject) => {
+    const promise = new Promise<SendReceipt>((resolve, reject) => {
       timer = setTimeout(() => {
         this.pending.delete(key);
         reject(unreachable(to, `their client did not confirm within ${timeoutMs} ms`));
       }, timeoutMs);
       this.pending.set(key, {
-        resolve: () => { clearTimeout(timer); this.pending.delete(key); resolve(); },
+        resolve: (receipt) => { clearTimeout(timer); this.pending.delete(key); resolve(receipt); },
         reject: (error) => { clearTimeout(timer); this.pending.delete(key); reject(error); },
       });
     });
@@ -266,7 +275,7 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
     if (this.closed) return;
     let entry: InboxEntry;
     try {
-      entry = await this.options.sessions.receive(from, payload, needsInbox);
+      entry = await this.options.sessions.receive(from, payload, (plaintext, receivedAt) => this.disposition(from, plaintext, receivedAt));
     } catch (error) {
       if (isAppError(error, 'sessions/session-reset')) return this.sessionReset(from);
       this.drop(from, error);
@@ -304,7 +313,8 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
     }
     this.setLink(entry.from, 'connected');
     if (record.kind === 'ack' || record.kind === 'acks') {
-      for (const id of record.kind === 'ack' ? [record.messageId] : record.messageIds) this.pending.get(`${entry.from}:${toHex(id)}`)?.resolve();
+      const receipt: SendReceipt = { stored: record.kind === 'acks' && record.stored === true };
+      for (const id of record.kind === 'ack' ? [record.messageId] : record.messageIds) this.pending.get(`${entry.from}:${toHex(id)}`)?.resolve(receipt);
       this.removeLater(entry.inboxId);
       return;
     }
@@ -315,12 +325,34 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
     }
     if (ackAgain) this.track(this.sendAck(entry.from, record.messageId));
     const message: PeerMessage = { from: entry.from, channel: record.channel, data: record.data, receivedAt: entry.receivedAt };
+    const stored = entry.stored;
     this.track(this.delivery.run(entry.from, async () => {
       await this.gate;
-      if (this.closed) return; // left in the inbox for the next run
-      await this.dispatch(message);
+      if (this.closed && !stored) return; // left in the inbox for the next run
+      await this.dispatch(message, stored);
       this.removeLater(entry.inboxId);
     }));
+  }
+
+  /**
+   * How the receiving commit keeps a plaintext: acks and kernel signals not at all; a record for
+   * a channel whose one handler stores (and whose plugins are active) by that store step; the
+   * rest in the inbox, handed out after the commit.
+   */
+  private disposition(from: UserId, plaintext: Uint8Array, receivedAt: number): ReceiveDisposition {
+    let record: ChannelRecord;
+    try {
+      record = decodeChannelRecord(plaintext);
+    } catch {
+      return 'inbox'; // stored, then dropped with a logged reason like any malformed record
+    }
+    if (record.kind !== 'data' || record.channel.startsWith(KERNEL_PREFIX)) return 'none';
+    const handlers = this.handlers.get(record.channel);
+    const [only] = handlers?.size === 1 ? handlers : [];
+    const store = only?.store;
+    if (!this.gateOpen || this.closed || !store) return 'inbox';
+    const message: PeerMessage = { from, channel: record.channel, data: record.data, receivedAt };
+    return { store: (trx) => store(message, trx) };
   }
 
   /** Handled inbox rows go with the session layer's next commit (no commit of their own). */
@@ -328,15 +360,17 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
     if (inboxId !== undefined) this.options.sessions.removeFromInboxLater([inboxId]);
   }
 
-  private async dispatch(message: PeerMessage): Promise<void> {
+  /** `stored`: the one storing handler's store step ran in the receiving commit; only it gets the message. */
+  private async dispatch(message: PeerMessage, stored?: { value: unknown }): Promise<void> {
     const handlers = this.handlers.get(message.channel);
     if (!handlers || handlers.size === 0) {
       this.options.logger.warn('channels: no handler for an incoming message; dropped', { from: message.from, channel: message.channel });
       return;
     }
-    for (const handler of [...handlers]) {
+    const targets = stored ? [...handlers].filter((h) => h.store).slice(0, 1) : [...handlers];
+    for (const handler of targets) {
       try {
-        await handler(message);
+        await handler.handle(message, stored);
       } catch (error) {
         this.options.logger.error('channels: a message handler failed', { from: message.from, channel: message.channel, error });
       }
@@ -372,30 +406,36 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
   }
 }
 
-/** One `acks` record per {@link MAX_ACK_IDS} data records of a receive batch (kernel signals are not acked). */
-function ackRecords(plaintexts: readonly Uint8Array[]): Uint8Array[] {
-  const ids: Uint8Array[] = [];
-  for (const plaintext of plaintexts) {
+/**
+ * The acks for a receive batch's data records (kernel signals are not acked): one `acks` record
+ * per {@link MAX_ACK_IDS} ids, those whose store step ran in stored acks of their own.
+ */
+function ackRecords(received: readonly { plaintext: Uint8Array; stored: boolean }[]): Uint8Array[] {
+  const ids = { inbox: [] as Uint8Array[], stored: [] as Uint8Array[] };
+  for (const { plaintext, stored } of received) {
     try {
       const record = decodeChannelRecord(plaintext);
-      if (record.kind === 'data' && !record.channel.startsWith(KERNEL_PREFIX)) ids.push(record.messageId);
+      if (record.kind === 'data' && !record.channel.startsWith(KERNEL_PREFIX)) (stored ? ids.stored : ids.inbox).push(record.messageId);
     } catch {
       // Malformed: dropped (and logged) when handled; nothing to acknowledge.
     }
   }
   const out: Uint8Array[] = [];
-  for (let i = 0; i < ids.length; i += MAX_ACK_IDS) out.push(encodeChannelRecord({ kind: 'acks', messageIds: ids.slice(i, i + MAX_ACK_IDS) }));
+  for (const [kind, list] of Object.entries(ids)) {
+    for (let i = 0; i < list.length; i += MAX_ACK_IDS) {
+      out.push(encodeChannelRecord({ kind: 'acks', messageIds: list.slice(i, i + MAX_ACK_IDS), ...(kind === 'stored' ? { stored: true } : {}) }));
+    }
+  }
   return out;
 }
 
-/** Acks and kernel signals need no crash safety: not storing them saves a write and a delete. */
-function needsInbox(plaintext: Uint8Array): boolean {
-  try {
-    const record = decodeChannelRecord(plaintext);
-    return record.kind === 'data' && !record.channel.startsWith(KERNEL_PREFIX);
-  } catch {
-    return true; // stored, then dropped with a logged reason like any malformed record
+/** The registered form of a plain or a storing handler. @throws TypeError for anything else */
+function channelHandler(fn: string, handler: MessageHandler | StoringMessageHandler): ChannelHandler {
+  if (typeof handler === 'function') return { handle: (message) => handler(message) };
+  if (handler !== null && typeof handler === 'object' && typeof handler.store === 'function' && typeof handler.handle === 'function') {
+    return { handle: (message, stored) => handler.handle(message, stored), store: (message, db) => handler.store(message, db) };
   }
+  throw new TypeError(`${fn}: expected a handler function, or an object with store and handle functions`);
 }
 
 function parseJson(data: Uint8Array): unknown {

@@ -1,5 +1,5 @@
 import { AppError, Emitter } from '@discordopus/sdk';
-import type { Disposable, Event, LinkState, SecureChannels, UserId } from '@discordopus/sdk';
+import type { Disposable, Event, LinkState, MessageHandler, SecureChannels, SendReceipt, StoringMessageHandler, UserId } from '@discordopus/sdk';
 
 /**
  * The SecureChannels of a client without a connected signaling server or messaging stack:
@@ -13,12 +13,12 @@ export class UnconnectedChannels implements SecureChannels {
 
   constructor(private readonly serverUrl?: string) {}
 
-  onMessage(name: string, _handler: (message: never) => void): Disposable {
+  onMessage(name: string, _handler: MessageHandler | StoringMessageHandler): Disposable {
     if (typeof name !== 'string' || name.length === 0) throw new TypeError('SecureChannels.onMessage: expected a channel name');
     return { dispose() {} };
   }
 
-  async send(_to: UserId, _name: string, _data: Uint8Array): Promise<void> {
+  async send(_to: UserId, _name: string, _data: Uint8Array): Promise<SendReceipt> {
     const why = this.serverUrl === undefined
       ? 'No signaling server is configured: start the client with a server URL (--server or DISCORDOPUS_SERVER).'
       : `No signaling server is connected: the client cannot reach peers through ${this.serverUrl} yet.`;

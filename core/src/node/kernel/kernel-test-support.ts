@@ -9,7 +9,8 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import {
   AppError, ContactsService, Emitter, IdentityInfo, SecureChannels, toDisposable, userIdFromPublicKey,
-  type Contact, type Disposable, type LinkState, type Logger, type PeerMessage, type Presence, type UserId,
+  type Contact, type Disposable, type LinkState, type Logger, type MessageHandler, type PeerMessage, type Presence, type SendReceipt,
+  type StoringMessageHandler, type UserId,
 } from '@discordopus/sdk';
 import type { Container } from 'inversify';
 import { NodeCryptoProvider } from '../crypto/node-crypto-provider.ts';
@@ -83,20 +84,23 @@ export class LoopbackChannels implements SecureChannels {
   readonly maxMessageBytes = 65_536;
   /** Channel names as they reached this service (prefixed by the kernel). */
   readonly sent: string[] = [];
-  private readonly handlers = new Map<string, Set<(m: PeerMessage) => void | Promise<void>>>();
+  private readonly handlers = new Map<string, Set<MessageHandler | StoringMessageHandler>>();
   private readonly linkChanged = new Emitter<{ userId: UserId; state: LinkState }>();
   readonly onDidChangeLinkState = this.linkChanged.event;
 
-  onMessage(name: string, handler: (message: PeerMessage) => void | Promise<void>): Disposable {
+  onMessage(name: string, handler: MessageHandler | StoringMessageHandler): Disposable {
     let set = this.handlers.get(name);
     if (!set) this.handlers.set(name, (set = new Set()));
     set.add(handler);
     return toDisposable(() => set.delete(handler));
   }
 
-  async send(to: UserId, name: string, data: Uint8Array): Promise<void> {
+  /** No receive transaction here: storing handlers get each message without a store step. */
+  async send(to: UserId, name: string, data: Uint8Array): Promise<SendReceipt> {
     this.sent.push(name);
-    for (const handler of this.handlers.get(name) ?? []) await handler({ from: to, channel: name, data, receivedAt: Date.now() });
+    const message: PeerMessage = { from: to, channel: name, data, receivedAt: Date.now() };
+    for (const handler of this.handlers.get(name) ?? []) await (typeof handler === 'function' ? handler(message) : handler.handle(message, undefined));
+    return { stored: false };
   }
 
   linkState(): LinkState {

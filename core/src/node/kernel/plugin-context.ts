@@ -82,6 +82,7 @@ export function createPluginContext(options: PluginContextOptions): PluginContex
     },
   };
 
+  const tablePrefix = tablePrefixFor(pluginId);
   const channelName = (method: string, name: unknown): string => {
     if (typeof name !== 'string' || name.length === 0 || name.length > 64) throw new TypeError(`${method}: expected a channel name of 1-64 characters`);
     return `${pluginId}/${name}`;
@@ -90,10 +91,18 @@ export function createPluginContext(options: PluginContextOptions): PluginContex
     onMessage: (name, handler) => {
       require('peers');
       const full = channelName('onMessage', name);
-      if (typeof handler !== 'function') throw new TypeError('onMessage: expected a handler function');
       const real = service<SecureChannels>(SecureChannels, 'secure channels');
       // The plugin sees its own channel name, never the kernel's prefixed one.
-      return owned.push(real.onMessage(full, (message: PeerMessage) => handler({ ...message, channel: name })));
+      const own = (message: PeerMessage): PeerMessage => ({ ...message, channel: name });
+      if (typeof handler === 'function') return owned.push(real.onMessage(full, (message: PeerMessage) => handler(own(message))));
+      if (handler === null || typeof handler !== 'object' || typeof handler.store !== 'function' || typeof handler.handle !== 'function') {
+        throw new TypeError('onMessage: expected a handler function, or an object with store and handle functions');
+      }
+      // The store step gets the kernel's receive transaction behind the plugin's table guard.
+      return owned.push(real.onMessage(full, {
+        store: (message, trx) => handler.store(own(message), scopedKysely(trx, tablePrefix, { otherPrefixes: options.otherPrefixes })),
+        handle: (message, stored) => handler.handle(own(message), stored),
+      }));
     },
     send: (to, name, data, sendOptions) => guard(() => require('peers'), () => {
       const full = channelName('send', name);
@@ -139,7 +148,6 @@ export function createPluginContext(options: PluginContextOptions): PluginContex
     },
   };
 
-  const tablePrefix = tablePrefixFor(pluginId);
   const scoped = scopedKysely(options.db, tablePrefix, { otherPrefixes: options.otherPrefixes });
   const storage: PluginStorage = {
     tablePrefix,

@@ -116,23 +116,23 @@ describe('SessionManager', () => {
     const aliceId = a.keyring.userId;
     const replies: Uint8Array[] = [];
     b.sessions.setResponder({
-      reply: (_from, plaintexts) => plaintexts.filter((p) => dec(p).startsWith('data')).map((p) => enc(`ack ${dec(p)}`)),
+      reply: (_from, received) => received.filter((r) => dec(r.plaintext).startsWith('data')).map((r) => enc(`ack ${dec(r.plaintext)}`)),
       transmit: (_to, payload) => void replies.push(payload),
     });
     const sent = await Promise.all(['data 1', 'data 2', 'signal'].map((t) => a.sessions.encrypt(bobId, enc(t))));
-    const entries = await Promise.all(sent.map((m, i) => b.sessions.receive(aliceId, m, () => i < 2)));
+    const entries = await Promise.all(sent.map((m, i) => b.sessions.receive(aliceId, m, () => (i < 2 ? 'inbox' : 'none'))));
     expect(entries.map((e) => e.inboxId === undefined)).toEqual([false, false, true]);
     // Two data records, one batch: two replies, sent once the batch committed, in ratchet order.
     expect(replies).toHaveLength(2);
     const stateOf = async (party: Party, peer: string) => (await party.profile.db.selectFrom(SESSIONS_TABLE).select('state').where('peer', '=', peer).executeTakeFirstOrThrow()).state as Uint8Array;
     const committed = await stateOf(a, bobId);
-    const acks = await Promise.all(replies.map((r) => a.sessions.receive(bobId, r, () => false)));
+    const acks = await Promise.all(replies.map((r) => a.sessions.receive(bobId, r, () => 'none')));
     expect(acks.map((e) => dec(e.plaintext))).toEqual(['ack data 1', 'ack data 2']);
     expect(acks.every((e) => e.inboxId === undefined)).toBe(true);
     // Alice stored nothing and answered nothing: her ratchet step is not committed yet...
     expect(await stateOf(a, bobId)).toEqual(committed);
     // ...but it is used: a replay of an ack is refused, and her next send commits it.
-    expect(await failure(a.sessions.receive(bobId, replies[0]!, () => false))).toBe('crypto/replay');
+    expect(await failure(a.sessions.receive(bobId, replies[0]!, () => 'none'))).toBe('crypto/replay');
     const next = await a.sessions.encrypt(bobId, enc('data 3'));
     expect(await stateOf(a, bobId)).not.toEqual(committed);
     expect(decodeSessionEnvelope(next).x3dh).toBeUndefined(); // she has heard from Bob
@@ -140,7 +140,7 @@ describe('SessionManager', () => {
 
     // A crash loses uncommitted ack steps only: the session goes on (skipped keys) after a restart.
     const more = await b.sessions.encrypt(aliceId, enc('ack x'));
-    await a.sessions.receive(bobId, more, () => false);
+    await a.sessions.receive(bobId, more, () => 'none');
     await a.profile.close();
     const a2 = await open(a.dir, false, 'alice');
     const late = await b.sessions.encrypt(aliceId, enc('after the crash'));
@@ -148,7 +148,7 @@ describe('SessionManager', () => {
     expect(await deliver(a2, b, await a2.sessions.encrypt(bobId, enc('still fine')))).toBe('still fine');
     // drain() commits what is held in memory.
     const last = await b.sessions.encrypt(aliceId, enc('ack y'));
-    await a2.sessions.receive(bobId, last, () => false);
+    await a2.sessions.receive(bobId, last, () => 'none');
     const before = await stateOf(a2, bobId);
     await a2.sessions.drain();
     expect(await stateOf(a2, bobId)).not.toEqual(before);

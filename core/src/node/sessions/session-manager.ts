@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { AppError, Emitter, isAppError, userIdFromPublicKey, type Contact, type Event, type Logger, type PrekeyBundle, type UserId } from '@discordopus/sdk';
 import type { CryptoProvider } from '../../common/crypto/crypto-provider.ts';
 import { equalBytes, toHex } from '../../common/crypto/bytes.ts';
@@ -34,13 +34,25 @@ export interface SessionManagerOptions {
   prekeys?: Partial<PrekeyPolicy>;
 }
 
-/** A decrypted record, stored in `kernel_inbox` under `inboxId` (unless the caller did not keep it). */
+/**
+ * A decrypted record, stored in `kernel_inbox` under `inboxId` (unless the caller did not keep
+ * it), or by its consumer's store step in the receiving commit (`stored` holds what that returned).
+ */
 export interface InboxEntry {
   readonly inboxId: number | undefined;
   readonly from: UserId;
   readonly plaintext: Uint8Array;
   readonly receivedAt: number;
+  readonly stored?: { value: unknown };
 }
+
+/**
+ * What the receiving commit does with a decrypted plaintext: `none` stores nothing (it needs no
+ * crash safety: acks, kernel signals); `inbox` commits it to `kernel_inbox`; a store step writes
+ * it the consumer's way inside the commit (if the step throws, only it is undone and the
+ * plaintext goes to the inbox instead).
+ */
+export type ReceiveDisposition = 'none' | 'inbox' | { store(trx: Transaction<any>): Promise<unknown> };
 
 interface SessionRow {
   peer: string;
@@ -61,7 +73,7 @@ interface PendingEncrypt {
 
 interface PendingReceive {
   bytes: Uint8Array;
-  keep(plaintext: Uint8Array): boolean;
+  disposition(plaintext: Uint8Array, receivedAt: number): ReceiveDisposition;
   resolve(entry: InboxEntry): void;
   reject(error: unknown): void;
 }
@@ -79,6 +91,12 @@ interface WorkingSession {
   reserved?: Reservation | undefined;
 }
 
+/** A new state for one of a peer's sessions, to commit. */
+interface SessionUpdate {
+  session: WorkingSession;
+  state: RatchetState;
+}
+
 /** The sending chain position a commit stored: the chain (our ratchet key), its count and key there. */
 interface Reservation {
   readonly ratchetKey: Uint8Array;
@@ -87,12 +105,13 @@ interface Reservation {
 }
 
 /**
- * Records a receive batch answers with (the kernel's acks): built from the batch's plaintexts,
- * encrypted and committed in the batch's own transaction, handed to `transmit` right after the
- * commit (still in the peer's queue, so in ratchet order).
+ * Records a receive batch answers with (the kernel's acks): built from the batch's plaintexts
+ * (and whether a store step stored each), encrypted and committed in the batch's own
+ * transaction, handed to `transmit` right after the commit (still in the peer's queue, so in
+ * ratchet order).
  */
 export interface BatchResponder {
-  reply(from: UserId, plaintexts: readonly Uint8Array[]): Uint8Array[];
+  reply(from: UserId, received: readonly { plaintext: Uint8Array; stored: boolean }[]): Uint8Array[];
   transmit(to: UserId, payload: Uint8Array): void;
 }
 
@@ -291,22 +310,23 @@ export class SessionManager {
    * database: the uncommitted steps are forgotten, as after a crash).
    */
   private async commit<T>(
-    peer: UserId, work: WorkingSession[], updates: { session: WorkingSession; state: RatchetState }[],
+    peer: UserId, work: WorkingSession[], updates: SessionUpdate[] | ((extraResult: T | undefined) => SessionUpdate[]),
     after: () => Promise<void> | void, extra?: (trx: Transaction<any>) => Promise<T>,
   ): Promise<T | undefined> {
     const now = this.now();
     const writes = new Map<WorkingSession, RatchetState>();
-    for (const w of work) if (w.dirty) writes.set(w, w.state!);
-    for (const u of updates) writes.set(u.session, u.state);
     const handled = this.handledInbox.splice(0);
     const stored = new Map<WorkingSession, { state: RatchetState; reserved: Reservation | undefined }>();
-    for (const [w, state] of writes) stored.set(w, this.reserve(w, state));
     let result: T | undefined;
     try {
       result = await this.options.db.transaction().execute(async (trx) => {
+        const extraResult = extra ? await extra(trx) : undefined;
+        for (const w of work) if (w.dirty) writes.set(w, w.state!);
+        for (const u of typeof updates === 'function' ? updates(extraResult) : updates) writes.set(u.session, u.state);
+        for (const [w, state] of writes) stored.set(w, this.reserve(w, state));
         for (const [w, s] of stored) await this.writeSession(trx, peer, w, s.state, now);
         await this.deleteHandled(trx, handled);
-        return extra ? await extra(trx) : undefined;
+        return extraResult;
       });
     } catch (error) {
       this.handledInbox.unshift(...handled);
@@ -402,15 +422,16 @@ export class SessionManager {
   /**
    * Decrypts an envelope that the server says `from` sent, and commits the ratchet step and the
    * plaintext (to `kernel_inbox`) in one transaction. Call {@link removeFromInbox} once handled.
-   * `keep` may decline to store a plaintext that needs no crash safety (an ack): one write less.
+   * `disposition` may decline to store a plaintext that needs no crash safety (an ack: one write
+   * less), or give a store step that stores it the consumer's way in the same commit.
    * @throws AppError `sessions/forged-sender`, `sessions/not-a-contact`, `sessions/identity-changed`,
    *   `sessions/no-session`, `sessions/unknown-prekey`, CryptoError `crypto/*`
    */
-  receive(from: UserId, payload: Uint8Array, keep: (plaintext: Uint8Array) => boolean = () => true): Promise<InboxEntry> {
+  receive(from: UserId, payload: Uint8Array, disposition: (plaintext: Uint8Array, receivedAt: number) => ReceiveDisposition = () => 'inbox'): Promise<InboxEntry> {
     // A private copy: socket.io hands out Buffers that may share memory with other messages.
     const bytes = Uint8Array.from(payload);
     return new Promise<InboxEntry>((resolve, reject) => {
-      const item: PendingReceive = { bytes, keep, resolve, reject };
+      const item: PendingReceive = { bytes, disposition, resolve, reject };
       const batch = this.pendingReceives.get(from);
       if (batch) return void batch.push(item);
       this.pendingReceives.set(from, [item]);
@@ -555,27 +576,28 @@ export class SessionManager {
     }
     if (done.length === 0) return;
     const now = this.now();
-    const kept = done.map((d) => d.item.keep(d.plaintext));
-    const replies = this.responder?.reply(from, done.map((d) => d.plaintext)) ?? [];
+    const dispositions = done.map((d) => d.item.disposition(d.plaintext, now));
     const hasNew = work.some((w) => w.isNew);
-    if (!hasNew && consumed.size === 0 && replies.length === 0 && !kept.includes(true)) {
+    if (!hasNew && consumed.size === 0 && dispositions.every((d) => d === 'none')) {
       this.markUnsaved(from);
       done.forEach((d) => d.item.resolve({ inboxId: undefined, from, plaintext: d.plaintext, receivedAt: now }));
       return;
     }
     let sent: Uint8Array[] = [];
-    const updates: { session: WorkingSession; state: RatchetState }[] = [];
-    const sender = replies.length > 0 ? this.primaryOf(work, from) : undefined;
-    if (sender && canRatchetSend(sender.state ?? deserializeRatchetState(new Uint8Array(sender.row.state)))) {
-      const { messages, state } = this.encryptOn(sender, replies);
+    const sender = this.primaryOf(work, from);
+    // The replies (acks) depend on which store steps succeeded: encrypted inside the commit, after them.
+    const replies = (entries: InboxEntry[] | undefined): SessionUpdate[] => {
+      const records = this.responder?.reply(from, done.map((d, i) => ({ plaintext: d.plaintext, stored: entries?.[i]?.stored !== undefined }))) ?? [];
+      if (records.length === 0 || !sender || !canRatchetSend(sender.state ?? deserializeRatchetState(new Uint8Array(sender.row.state)))) return [];
+      const { messages, state } = this.encryptOn(sender, records);
       const x3dh = this.x3dhFor(sender, state);
       const senderIdentityKey = this.options.keyring.info.publicKey;
       sent = messages.map((message) => encodeSessionEnvelope({ senderIdentityKey, x3dh, message }));
-      updates.push({ session: sender, state });
-    }
+      return [{ session: sender, state }];
+    };
     let entries: InboxEntry[];
     try {
-      entries = (await this.commit(from, work, updates, () => {
+      entries = (await this.commit(from, work, replies, () => {
         // Pruned rows are gone from the database: reload the peer's sessions next time.
         if (hasNew) this.forget(from);
       }, async (trx) => {
@@ -587,12 +609,21 @@ export class SessionManager {
         if (hasNew) await this.prune(trx, from);
         const out: InboxEntry[] = [];
         for (const [i, d] of done.entries()) {
-          if (!kept[i]) {
-            out.push({ inboxId: undefined, from, plaintext: d.plaintext, receivedAt: now });
+          const disposition = dispositions[i]!;
+          const entry = { from, plaintext: d.plaintext, receivedAt: now };
+          if (disposition === 'none') {
+            out.push({ inboxId: undefined, ...entry });
             continue;
           }
+          if (disposition !== 'inbox') {
+            const stored = await this.storeStep(trx, from, disposition);
+            if (stored) {
+              out.push({ inboxId: undefined, ...entry, stored });
+              continue;
+            }
+          }
           const result = await trx.insertInto(INBOX_TABLE).values({ peer: from, plaintext: d.plaintext, received_at: now }).executeTakeFirstOrThrow();
-          out.push({ inboxId: Number(result.insertId), from, plaintext: d.plaintext, receivedAt: now });
+          out.push({ inboxId: Number(result.insertId), ...entry });
         }
         return out;
       }))!;
@@ -613,6 +644,28 @@ export class SessionManager {
       });
     }
     done.forEach((d, i) => d.item.resolve(entries[i]!));
+  }
+
+  /**
+   * Runs a consumer's store step inside the receiving commit, under a savepoint: if it throws,
+   * only its writes are undone (the caller puts the plaintext in the inbox instead), so one bad
+   * record cannot fail the batch nor block the peer.
+   */
+  private async storeStep(trx: Transaction<any>, from: UserId, step: { store(trx: Transaction<any>): Promise<unknown> }): Promise<{ value: unknown } | undefined> {
+    await sql`savepoint kernel_store_step`.execute(trx);
+    try {
+      const value = await step.store(trx);
+      await sql`release kernel_store_step`.execute(trx);
+      return { value };
+    } catch (error) {
+      await sql`rollback to kernel_store_step`.execute(trx);
+      await sql`release kernel_store_step`.execute(trx);
+      this.options.logger.warn('sessions: a store step failed; the record goes to the inbox instead', {
+        // Not the message: a plugin's error text might quote what it stored.
+        peer: from, code: isAppError(error) ? error.code : 'unknown', error: error instanceof Error ? error.name : typeof error,
+      });
+      return undefined;
+    }
   }
 
   /**

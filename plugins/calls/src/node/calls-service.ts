@@ -655,7 +655,7 @@ export class CallsService implements CallsApi, Disposable {
 
   private sendNow(call: Call, record: CallRecord): Promise<void> {
     const data = encodeCallRecord(record);
-    const run = call.chain.then(() => this.ctx.channels.send(call.view.peer, CALLS_CHANNEL, data, { timeoutMs: SEND_TIMEOUT_MS }));
+    const run = call.chain.then(async () => void await this.ctx.channels.send(call.view.peer, CALLS_CHANNEL, data, { timeoutMs: SEND_TIMEOUT_MS }));
     call.chain = run.catch(() => undefined);
     return run;
   }

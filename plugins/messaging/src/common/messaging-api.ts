@@ -6,8 +6,9 @@ import type { Event, UserId } from '@discordopus/sdk';
  */
 
 /**
- * Outgoing: `queued` (in the outbox, retried with backoff), `sent` (the peer's kernel stored it),
- * `delivered` (the peer's messaging plugin stored it), `read` (the peer marked it read),
+ * Outgoing: `queued` (in the outbox, retried with backoff), `sent` (the peer's kernel stored it,
+ * for its messaging plugin to store), `delivered` (the peer's messaging plugin stored it: usually
+ * straight from `queued`, when it stored the message in the commit that received it), `read` (the peer marked it read),
  * `failed` (a lasting error such as a changed identity key; `retry` re-queues it).
  * Incoming: `received`, then `read` once the local user marks it read.
  */

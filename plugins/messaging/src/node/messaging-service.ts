@@ -1,5 +1,5 @@
 import {
-  AppError, Emitter, isAppError, isUserId, type Disposable, type PeerMessage, type PluginContext, type UserId,
+  AppError, Emitter, isAppError, isUserId, type Disposable, type PeerMessage, type PluginContext, type StoringMessageHandler, type UserId,
 } from '@discordopus/sdk';
 import type {
   ConversationView, HistoryPage, MessageStatus, MessageView, MessagingApi, MessagingChange,
@@ -35,6 +35,9 @@ const TYPING_TIMEOUT_MS = 5_000;
 /** A peer's "typing" shows this long unless repeated; senders repeat it while the user types. */
 export const TYPING_EXPIRY_MS = 8_000;
 
+/** What to tell the app about a record once its changes are committed. */
+type Announce = () => void | Promise<void>;
+
 /** The messaging plugin's work: the API, incoming records, and the outbox. */
 export class MessagingService implements MessagingApi, Disposable {
   private readonly changes = new Emitter<MessagingChange>((error) => this.ctx.log.error('messaging: a change listener failed', { error }));
@@ -66,7 +69,7 @@ export class MessagingService implements MessagingApi, Disposable {
   /** Subscribes to the channel and to the events that make a peer reachable, then flushes. */
   start(): void {
     const { ctx } = this;
-    ctx.subscriptions.push(ctx.channels.onMessage(MESSAGING_CHANNEL, (message) => this.receive(message)));
+    ctx.subscriptions.push(ctx.channels.onMessage(MESSAGING_CHANNEL, this.channelHandler));
     ctx.subscriptions.push(ctx.contacts.onDidChangePresence(({ userId, presence }) => {
       if (presence === 'online') void this.outbox.flush(userId, true);
     }));
@@ -328,63 +331,68 @@ export class MessagingService implements MessagingApi, Disposable {
 
   // ---- incoming ----
 
-  /** Handles one record from a peer; bad input is dropped with a logged reason, never thrown. */
-  async receive(message: PeerMessage): Promise<void> {
+  /**
+   * Records from a peer, stored inside the kernel's receive transaction (one commit per message,
+   * and the sender learns from the kernel's ack that it is stored: no "delivered" receipt), then
+   * announced. Messages the kernel hands out from its inbox instead are stored here.
+   */
+  private readonly channelHandler: StoringMessageHandler<Announce> = {
+    store: (message, db) => this.storeRecord(db as Db, message, false),
+    handle: (message, stored) => (stored ? stored.value() : this.receive(message)),
+  };
+
+  /** Handles one record from the kernel's inbox; bad input is dropped with a logged reason, never thrown. */
+  private async receive(message: PeerMessage): Promise<void> {
+    if (!(await this.ctx.contacts.get(message.from))) return this.drop(message.from, 'not-a-contact', 'record');
+    const announce = await this.ctx.storage.transaction((trx) => this.storeRecord(trx as unknown as Db, message, true));
+    await announce();
+  }
+
+  /**
+   * Stores what a record changes (in `db`'s transaction) and returns what to announce once it
+   * committed. `viaInbox`: the sender's kernel only learnt that our kernel holds the record, so
+   * stored texts get a "delivered" receipt.
+   */
+  private async storeRecord(db: Db, message: PeerMessage, viaInbox: boolean): Promise<Announce> {
     const from = message.from;
     let record: MessagingRecord;
     try {
       record = decodeRecord(message.data);
     } catch (error) {
-      if (error instanceof RecordRejected) return this.drop(from, error.reason, error.message);
+      if (error instanceof RecordRejected) return () => this.drop(from, error.reason, error.message);
       throw error;
     }
-    if (!(await this.ctx.contacts.get(from))) return this.drop(from, 'not-a-contact', record.t);
     switch (record.t) {
-      case 'text': return this.receiveText(from, record);
-      case 'receipt': return this.receiveReceipt(from, record);
+      case 'text': return this.storeTextRecords(db, from, [record], viaInbox);
+      case 'receipt': return this.storeReceipt(db, from, record);
       case 'edit':
       case 'delete':
-      case 'reaction': return this.receiveOperation(from, record);
-      case 'typing':
-        this.peerTyping(from, record.typing);
-        return;
-      case 'ack':
-        this.changes.fire({ kind: 'applied', peer: from, ids: record.ids });
-        return;
-      case 'batch': return this.receiveBatch(from, record);
+      case 'reaction': return this.storeOperation(db, from, record);
+      case 'typing': return () => this.peerTyping(from, record.typing);
+      case 'ack': return () => this.changes.fire({ kind: 'applied', peer: from, ids: record.ids });
+      case 'batch': return this.storeBatch(db, from, record, viaInbox);
     }
   }
 
-  private async receiveText(from: UserId, record: TextRecord): Promise<void> {
-    const stored = await this.ctx.storage.transaction(async (trx) => {
-      const db = trx as unknown as Db;
-      // The batch path: fewer statements than storeText for the usual, in-order case.
-      const [outcome] = await this.storeTexts(db, from, [record]);
-      if (typeof outcome !== 'string') await this.enqueueDelivered(db, from, [record.id]);
-      return outcome!;
-    });
-    this.announceText(from, record, stored);
+  private async storeTextRecords(db: Db, from: UserId, texts: readonly TextRecord[], viaInbox: boolean): Promise<Announce> {
+    const outcomes = await this.storeTexts(db, from, texts);
+    const stored = texts.filter((_, i) => typeof outcomes[i] !== 'string').map((t) => t.id);
+    if (viaInbox && stored.length > 0) await this.enqueueDelivered(db, from, stored);
+    return () => texts.forEach((text, i) => this.announceText(from, text, outcomes[i]!));
   }
 
-  /** The texts of a batch in one transaction (one receipt for them all), then its receipts and acks in order. */
-  private async receiveBatch(from: UserId, batch: BatchRecord): Promise<void> {
+  /** A batch's texts with a few statements (one receipt for them all if any), then its receipts and acks in order. */
+  private async storeBatch(db: Db, from: UserId, batch: BatchRecord, viaInbox: boolean): Promise<Announce> {
     const texts = batch.records.filter((r): r is TextRecord => r.t === 'text');
-    if (texts.length > 0) {
-      const outcomes = await this.ctx.storage.transaction(async (trx) => {
-        const db = trx as unknown as Db;
-        const results = await this.storeTexts(db, from, texts);
-        const stored = texts.filter((_, i) => typeof results[i] !== 'string').map((t) => t.id);
-        if (stored.length > 0) await this.enqueueDelivered(db, from, stored);
-        return results;
-      });
-      texts.forEach((text, i) => this.announceText(from, text, outcomes[i]!));
-    }
+    const announcements: Announce[] = texts.length > 0 ? [await this.storeTextRecords(db, from, texts, viaInbox)] : [];
     for (const record of batch.records) {
-      if (record.t === 'receipt') await this.receiveReceipt(from, record);
-      else if (record.t === 'ack') this.changes.fire({ kind: 'applied', peer: from, ids: record.ids });
+      if (record.t === 'receipt') announcements.push(await this.storeReceipt(db, from, record));
+      else if (record.t === 'ack') announcements.push(() => this.changes.fire({ kind: 'applied', peer: from, ids: record.ids }));
     }
+    return async () => {
+      for (const announce of announcements) await announce();
+    };
   }
-
   /**
    * Stores a batch's texts with a few statements. The usual case: all are new and come after
    * everything received from this peer. Anything else (copies, a late retry) goes one by one.
@@ -446,47 +454,50 @@ export class MessagingService implements MessagingApi, Disposable {
     void this.outbox.flush(from);
   }
 
-  private async receiveReceipt(from: UserId, record: ReceiptRecord): Promise<void> {
-    const changed = await this.ctx.storage.transaction(async (trx) => {
-      const db = trx as unknown as Db;
-      const rows = await db.selectFrom('messaging_messages').select(['id', 'status', 'direction']).where('peer', '=', from).where('id', 'in', record.ids).execute();
-      const advancing = rows.filter((r) => r.direction === 'out' && statusAdvances(r.status, record.state)).map((r) => r.id);
-      if (advancing.length > 0) {
-        await db.updateTable('messaging_messages').set({ status: record.state, error_code: null, error_message: null })
-          .where('peer', '=', from).where('direction', '=', 'out').where('id', 'in', advancing).execute();
-      }
-      return { advancing, foreign: rows.filter((r) => r.direction !== 'out').length + record.ids.length - rows.length };
-    });
-    if (changed.foreign > 0) this.ctx.log.debug('messaging: receipt named messages that are not ours to them; ignored', { from, count: changed.foreign });
-    for (const id of changed.advancing) this.statusChanged({ peer: from, id, status: record.state });
+  private async storeReceipt(db: Db, from: UserId, record: ReceiptRecord): Promise<Announce> {
+    const rows = await db.selectFrom('messaging_messages').select(['id', 'status', 'direction']).where('peer', '=', from).where('id', 'in', record.ids).execute();
+    const advancing = rows.filter((r) => r.direction === 'out' && statusAdvances(r.status, record.state)).map((r) => r.id);
+    if (advancing.length > 0) {
+      await db.updateTable('messaging_messages').set({ status: record.state, error_code: null, error_message: null })
+        .where('peer', '=', from).where('direction', '=', 'out').where('id', 'in', advancing).execute();
+    }
+    const foreign = rows.filter((r) => r.direction !== 'out').length + record.ids.length - rows.length;
+    return () => {
+      if (foreign > 0) this.ctx.log.debug('messaging: receipt named messages that are not ours to them; ignored', { from, count: foreign });
+      for (const id of advancing) this.statusChanged({ peer: from, id, status: record.state });
+    };
   }
 
-  private async receiveOperation(from: UserId, record: EditRecord | DeleteRecord | ReactionRecord): Promise<void> {
-    const outcome = await this.ctx.storage.transaction(async (trx): Promise<string | undefined> => {
-      const db = trx as unknown as Db;
-      const seen = await db.selectFrom('messaging_seen_ops').select('op_id').where('peer', '=', from).where('op_id', '=', record.id).executeTakeFirst();
-      if (seen) return 'duplicate';
-      const target = await findMessage(db, from, record.target);
-      if (!target) return 'unknown-target';
-      if (record.t !== 'reaction' && target.direction !== 'in') return 'not-author';
-      if (record.t === 'edit') {
-        if (!target.deleted && record.at >= (target.edited_at ?? 0)) {
-          await db.updateTable('messaging_messages').set({ text: record.text, edited_at: record.at }).where('mid', '=', target.mid).execute();
-        }
-      } else if (record.t === 'delete') {
-        await tombstone(db, target);
-      } else {
-        if (target.deleted) return 'deleted';
-        await applyReaction(db, from, target.id, from, record.emoji, record.remove === true, record.at);
+  private async storeOperation(db: Db, from: UserId, record: EditRecord | DeleteRecord | ReactionRecord): Promise<Announce> {
+    const outcome = await this.applyOperation(db, from, record);
+    if (outcome === 'duplicate') return () => undefined;
+    if (outcome) return () => this.drop(from, outcome, record.t);
+    return async () => {
+      this.changes.fire({ kind: 'updated', message: await this.viewOf(from, record.target) });
+      void this.outbox.flush(from);
+    };
+  }
+
+  /** Applies a peer's edit, delete or reaction once (its id is remembered); a reason when it is refused. */
+  private async applyOperation(db: Db, from: UserId, record: EditRecord | DeleteRecord | ReactionRecord): Promise<string | undefined> {
+    const seen = await db.selectFrom('messaging_seen_ops').select('op_id').where('peer', '=', from).where('op_id', '=', record.id).executeTakeFirst();
+    if (seen) return 'duplicate';
+    const target = await findMessage(db, from, record.target);
+    if (!target) return 'unknown-target';
+    if (record.t !== 'reaction' && target.direction !== 'in') return 'not-author';
+    if (record.t === 'edit') {
+      if (!target.deleted && record.at >= (target.edited_at ?? 0)) {
+        await db.updateTable('messaging_messages').set({ text: record.text, edited_at: record.at }).where('mid', '=', target.mid).execute();
       }
-      await db.insertInto('messaging_seen_ops').values({ peer: from, op_id: record.id, at: this.now() }).execute();
-      await this.outbox.enqueue(db, from, 'ack', JSON.stringify({ t: 'ack', ids: [record.id] }));
-      return undefined;
-    });
-    if (outcome === 'duplicate') return;
-    if (outcome) return this.drop(from, outcome, record.t);
-    this.changes.fire({ kind: 'updated', message: await this.viewOf(from, record.target) });
-    void this.outbox.flush(from);
+    } else if (record.t === 'delete') {
+      await tombstone(db, target);
+    } else {
+      if (target.deleted) return 'deleted';
+      await applyReaction(db, from, target.id, from, record.emoji, record.remove === true, record.at);
+    }
+    await db.insertInto('messaging_seen_ops').values({ peer: from, op_id: record.id, at: this.now() }).execute();
+    await this.outbox.enqueue(db, from, 'ack', JSON.stringify({ t: 'ack', ids: [record.id] }));
+    return undefined;
   }
 
   // ---- helpers ----

@@ -1,4 +1,4 @@
-import { isAppError, type Disposable, type Logger, type UserId } from '@discordopus/sdk';
+import { isAppError, type Disposable, type Logger, type SendReceipt, type UserId } from '@discordopus/sdk';
 import { BATCHABLE_TYPES, MAX_BATCH_RECORDS, MAX_IDS_PER_RECORD } from '../common/messaging-protocol.ts';
 import type { MessageStatus } from '../common/messaging-api.ts';
 import { statusAdvances, type Db, type OutboxRow } from './messaging-store.ts';
@@ -6,8 +6,8 @@ import { statusAdvances, type Db, type OutboxRow } from './messaging-store.ts';
 export interface OutboxOptions {
   db: Db;
   transaction<T>(fn: (trx: Db) => Promise<T>): Promise<T>;
-  /** Resolves once the peer's kernel stored the record. */
-  send(peer: UserId, data: Uint8Array): Promise<void>;
+  /** Resolves once the peer's kernel stored the record (`stored`: its messaging plugin did, in that commit). */
+  send(peer: UserId, data: Uint8Array): Promise<SendReceipt>;
   log: Logger;
   now(): number;
   onStatus(change: { peer: UserId; id: string; status: MessageStatus; error?: { code: string; message: string } }): void;
@@ -136,7 +136,10 @@ export class Outbox implements Disposable {
       const results = await Promise.allSettled(units.map((u) => this.options.send(peer, new TextEncoder().encode(u.record))));
       // After shutdown began the database may be closing: the records stay queued for the next run.
       if (this.stopped) return;
-      const sent = units.filter((_, i) => results[i]!.status === 'fulfilled');
+      const sent = units.flatMap((unit, i) => {
+        const r = results[i]!;
+        return r.status === 'fulfilled' ? [{ unit, status: (r.value.stored ? 'delivered' : 'sent') as MessageStatus }] : [];
+      });
       const failures = units.flatMap((u, i) => {
         const r = results[i]!;
         return r.status === 'rejected' ? [{ unit: u, error: r.reason as unknown }] : [];
@@ -146,16 +149,16 @@ export class Outbox implements Disposable {
       const changes: Parameters<OutboxOptions['onStatus']>[0][] = [];
       const retryAt = transient.length > 0 ? now + this.backoff(transient[0]!.unit.rows[0]!.attempts + 1) : 0;
       await this.options.transaction(async (trx) => {
-        for (const unit of sent) {
+        for (const { unit, status } of sent) {
           await trx.deleteFrom('messaging_outbox').where('oid', 'in', unit.rows.map((r) => r.oid)).execute();
           const ids = messageIds(unit);
           if (ids.length === 0) continue;
           const rows = await trx.selectFrom('messaging_messages').select(['id', 'status']).where('peer', '=', peer).where('id', 'in', ids).execute();
-          const advancing = rows.filter((r) => statusAdvances(r.status, 'sent')).map((r) => r.id);
+          const advancing = rows.filter((r) => statusAdvances(r.status, status)).map((r) => r.id);
           if (advancing.length > 0) {
-            await trx.updateTable('messaging_messages').set({ status: 'sent', error_code: null, error_message: null })
+            await trx.updateTable('messaging_messages').set({ status, error_code: null, error_message: null })
               .where('peer', '=', peer).where('id', 'in', advancing).execute();
-            for (const id of advancing) changes.push({ peer, id, status: 'sent' });
+            for (const id of advancing) changes.push({ peer, id, status });
           }
         }
         for (const { unit, error } of failures) {
