@@ -4,10 +4,7 @@
  * delivered in order on later turns of the event loop, with a high-water mark for backpressure.
  * A test can take a side offline, break every stream (link lost), or act as a hostile peer.
  */
-import {
-  AppError, Emitter, toDisposable, type Disposable, type LinkState, type PeerMessage, type PeerStream, type PeerStreams,
-  type SecureChannels, type UserId,
-} from '@discordopus/sdk';
+import { AppError, Emitter, toDisposable, type Disposable, type PeerStream, type PeerStreams, type UserId } from '@discordopus/sdk';
 
 export { PairedChannels } from './support/paired-channels.ts';
 

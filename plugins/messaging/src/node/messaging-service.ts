@@ -9,8 +9,8 @@ import {
   type BatchRecord, type DeleteRecord, type EditRecord, type MessagingRecord, type ReactionRecord, type ReceiptRecord, type TextRecord,
 } from '../common/messaging-protocol.ts';
 import {
-  conversation, insertMessages, lastSort, newestFirst, nextSort, type NewMessage, decodeCursor, findMessage, findMessageById, incomingSort, statusAdvances, toView, views,
-  type Db, type MessageRow,
+  ConversationCache, conversation, insertMessages, newestFirst, nextSort, type NewMessage, decodeCursor, findMessage, findMessageById, incomingSort, statusAdvances, toView, views,
+  type ConversationCounters, type Db, type MessageRow,
 } from './messaging-store.ts';
 import { Outbox } from './outbox.ts';
 
@@ -44,6 +44,7 @@ export class MessagingService implements MessagingApi, Disposable {
   readonly onDidChange = this.changes.event;
   private readonly db: Db;
   private readonly outbox: Outbox;
+  private readonly counters = new ConversationCache();
   private readonly now: () => number;
   private readonly self: UserId;
   private readonly typingTimers = new Map<UserId, ReturnType<typeof setTimeout>>();
@@ -71,10 +72,10 @@ export class MessagingService implements MessagingApi, Disposable {
     const { ctx } = this;
     ctx.subscriptions.push(ctx.channels.onMessage(MESSAGING_CHANNEL, this.channelHandler));
     ctx.subscriptions.push(ctx.contacts.onDidChangePresence(({ userId, presence }) => {
-      if (presence === 'online') void this.outbox.flush(userId, true);
+      if (presence === 'online') this.outbox.deliver(userId, true);
     }));
     ctx.subscriptions.push(ctx.channels.onDidChangeLinkState(({ userId, state }) => {
-      if (state === 'connected') void this.outbox.flush(userId, true);
+      if (state === 'connected') this.outbox.deliver(userId, true);
     }));
     void this.outbox.flushAll(true).catch((error) => ctx.log.error('messaging: could not read the outbox', { error }));
   }
@@ -116,10 +117,7 @@ export class MessagingService implements MessagingApi, Disposable {
         const batch = this.pendingTexts.splice(0, 256);
         let outcomes: (MessageRow | AppError)[];
         try {
-          outcomes = await this.ctx.storage.transaction(async (trx) => {
-            const db = trx as unknown as Db;
-            return this.storeOutgoing(db, batch);
-          });
+          outcomes = await this.transaction((db) => this.storeOutgoing(db, batch));
         } catch (error) {
           for (const item of batch) item.reject(error);
           continue;
@@ -133,7 +131,7 @@ export class MessagingService implements MessagingApi, Disposable {
           item.resolve(view);
           peers.add(item.peer);
         });
-        for (const peer of peers) void this.outbox.flush(peer);
+        for (const peer of peers) this.outbox.deliver(peer);
       }
     } finally {
       this.writingTexts = false;
@@ -141,11 +139,34 @@ export class MessagingService implements MessagingApi, Disposable {
   }
 
   /**
+   * A transaction of the plugin that also records the outbox's confirmations so far (deletes the
+   * confirmed rows, advances their messages' status): they ride on this commit instead of one of
+   * their own, and `fn` sees the outbox as it is (a confirmed row is not "still queued").
+   */
+  private async transaction<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+    const settled = this.outbox.takeSettled();
+    let result: T;
+    let changes: Awaited<ReturnType<Outbox['recordSettled']>>;
+    try {
+      [result, changes] = await this.ctx.storage.transaction(async (trx) => {
+        const db = trx as unknown as Db;
+        const recorded = await this.outbox.recordSettled(db, settled);
+        return [await fn(db), recorded] as const;
+      });
+    } catch (error) {
+      this.outbox.restoreSettled(settled);
+      throw error;
+    }
+    this.outbox.settledCommitted(settled, changes);
+    return result;
+  }
+
+  /**
    * Outgoing texts with their outbox records, a few statements for the whole group. A bad reply
    * reference is returned for its item, not thrown, so the others commit.
    */
   private async storeOutgoing(db: Db, items: readonly { peer: UserId; text: string; replyTo: string | undefined }[]): Promise<(MessageRow | AppError)[]> {
-    const conversations = new Map<UserId, { nextSeq: number; sort: number | undefined }>();
+    const conversations = new Map<UserId, ConversationCounters>();
     const fresh = new Set<string>();
     const rows: NewMessage[] = [];
     const results: (NewMessage | AppError)[] = [];
@@ -157,15 +178,15 @@ export class MessagingService implements MessagingApi, Disposable {
       }
       let conv = conversations.get(peer);
       if (!conv) {
-        conv = { nextSeq: (await conversation(db, peer)).next_seq, sort: await lastSort(db, peer) };
+        conv = await this.counters.get(db, peer);
         conversations.set(peer, conv);
       }
       const now = this.now();
       const record: TextRecord = { t: 'text', id: newMessageId(), seq: conv.nextSeq++, sentAt: now, text, ...(replyTo ? { replyTo } : {}) };
-      conv.sort = nextSort(conv.sort, now);
+      conv.lastSort = nextSort(conv.lastSort, now);
       const row: NewMessage = {
         id: record.id, peer, direction: 'out', seq: record.seq, text, reply_to: replyTo ?? null, sent_at: now,
-        sort: conv.sort, status: 'queued', edited_at: null, deleted: 0, error_code: null, error_message: null,
+        sort: conv.lastSort, status: 'queued', edited_at: null, deleted: 0, error_code: null, error_message: null,
       };
       fresh.add(`${peer}:${record.id}`);
       rows.push(row);
@@ -211,7 +232,7 @@ export class MessagingService implements MessagingApi, Disposable {
     });
     const view = await this.viewOf(peer, row.id);
     this.changes.fire({ kind: 'updated', message: view });
-    void this.outbox.flush(peer);
+    this.outbox.deliver(peer);
     return view;
   }
 
@@ -235,7 +256,7 @@ export class MessagingService implements MessagingApi, Disposable {
       return found;
     });
     for (const id of ids) this.changes.fire({ kind: 'status', peer, id, status: 'read' });
-    if (ids.length > 0) void this.outbox.flush(peer);
+    if (ids.length > 0) this.outbox.deliver(peer);
     return ids.length;
   }
 
@@ -319,7 +340,7 @@ export class MessagingService implements MessagingApi, Disposable {
         await db.updateTable('messaging_messages').set({ status: 'queued', error_code: null, error_message: null }).where('mid', '=', row.mid).execute();
       });
       if (row.status === 'failed') this.statusChanged({ peer, id: row.id, status: 'queued' });
-      void this.outbox.flush(peer, true);
+      this.outbox.deliver(peer, true);
     }
     return this.viewOf(peer, row.id);
   }
@@ -400,14 +421,15 @@ export class MessagingService implements MessagingApi, Disposable {
   private async storeTexts(db: Db, from: UserId, texts: readonly TextRecord[]): Promise<(MessageRow | 'duplicate' | 'collision')[]> {
     const ids = texts.map((t) => t.id);
     const known = await db.selectFrom('messaging_messages').select('id').where('peer', '=', from).where('id', 'in', ids).executeTakeFirst();
-    const conv = await conversation(db, from);
-    const ordered = texts.every((t, i) => t.seq > (i === 0 ? conv.last_in_seq : texts[i - 1]!.seq));
+    const conv = await this.counters.get(db, from);
+    const ordered = texts.every((t, i) => t.seq > (i === 0 ? conv.lastInSeq : texts[i - 1]!.seq));
     if (known || !ordered || new Set(ids).size !== ids.length) {
       const results: (MessageRow | 'duplicate' | 'collision')[] = [];
       for (const text of texts) results.push(await this.storeText(db, from, text));
+      this.counters.forget(from);
       return results;
     }
-    let sort = await lastSort(db, from);
+    let sort = conv.lastSort;
     const rows: NewMessage[] = texts.map((record) => {
       sort = nextSort(sort, this.now());
       return {
@@ -417,6 +439,8 @@ export class MessagingService implements MessagingApi, Disposable {
     });
     const inserted = await insertMessages(db, rows);
     await db.updateTable('messaging_conversations').set({ last_in_seq: texts.at(-1)!.seq }).where('peer', '=', from).execute();
+    conv.lastInSeq = texts.at(-1)!.seq;
+    conv.lastSort = sort;
     return inserted;
   }
 
@@ -451,7 +475,7 @@ export class MessagingService implements MessagingApi, Disposable {
     this.ctx.events.publish('messaging.received', {
       from, id: record.id, text: record.text, sentAt: record.sentAt, ...(record.replyTo ? { replyTo: record.replyTo } : {}),
     });
-    void this.outbox.flush(from);
+    this.outbox.deliver(from);
   }
 
   private async storeReceipt(db: Db, from: UserId, record: ReceiptRecord): Promise<Announce> {
@@ -474,7 +498,7 @@ export class MessagingService implements MessagingApi, Disposable {
     if (outcome) return () => this.drop(from, outcome, record.t);
     return async () => {
       this.changes.fire({ kind: 'updated', message: await this.viewOf(from, record.target) });
-      void this.outbox.flush(from);
+      this.outbox.deliver(from);
     };
   }
 
@@ -532,8 +556,7 @@ export class MessagingService implements MessagingApi, Disposable {
     if (row.deleted) throw new AppError('messaging/deleted', `The message ${id} was deleted already.`);
     const peer = row.peer as UserId;
     const at = Math.max(this.now(), (row.edited_at ?? 0) + 1);
-    await this.ctx.storage.transaction(async (trx) => {
-      const db = trx as unknown as Db;
+    await this.transaction(async (db) => {
       await apply(db, row, at);
       const pending = await db.selectFrom('messaging_outbox').select('oid').where('peer', '=', peer).where('message_id', '=', row.id).executeTakeFirst();
       if (pending && what === 'delete') {
@@ -550,7 +573,7 @@ export class MessagingService implements MessagingApi, Disposable {
     });
     const view = await this.viewOf(peer, row.id);
     this.changes.fire({ kind: 'updated', message: view });
-    void this.outbox.flush(peer);
+    this.outbox.deliver(peer);
     return view;
   }
 

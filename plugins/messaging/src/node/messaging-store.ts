@@ -71,6 +71,38 @@ export async function lastSort(db: Db, peer: UserId): Promise<number | undefined
   return row?.sort ?? undefined;
 }
 
+/** A conversation's counters: the next sequence number to send, the last one received, the latest sort position. */
+export interface ConversationCounters {
+  nextSeq: number;
+  lastInSeq: number;
+  lastSort: number | undefined;
+}
+
+/**
+ * Conversation counters read once per peer and then kept in memory by the writers (two selects
+ * less per message). Writers change them inside their transaction; if it rolls back, the counters
+ * are ahead of the database, which is harmless: a gap in sequence numbers, a later sort position.
+ * A writer that cannot keep them exact (the rare out-of-order path) forgets the peer.
+ */
+export class ConversationCache {
+  private readonly byPeer = new Map<string, ConversationCounters>();
+
+  /** The live counters of the conversation with `peer` (created on first use); change them as you write. */
+  async get(db: Db, peer: UserId): Promise<ConversationCounters> {
+    let counters = this.byPeer.get(peer);
+    if (!counters) {
+      const row = await conversation(db, peer);
+      counters = { nextSeq: row.next_seq, lastInSeq: row.last_in_seq, lastSort: await lastSort(db, peer) };
+      this.byPeer.set(peer, counters);
+    }
+    return counters;
+  }
+
+  forget(peer: UserId): void {
+    this.byPeer.delete(peer);
+  }
+}
+
 /** A position after everything in the conversation. */
 export async function appendSort(db: Db, peer: UserId, now: number): Promise<number> {
   return nextSort(await lastSort(db, peer), now);

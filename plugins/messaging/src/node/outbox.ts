@@ -28,10 +28,47 @@ interface Unit {
   parts?: string[];
 }
 
+type StatusChange = Parameters<OutboxOptions['onStatus']>[0];
+
+/** A unit the peer's kernel confirmed, whose rows wait to be deleted (see {@link Outbox.takeSettled}). */
+export interface SettledUnit {
+  peer: UserId;
+  unit: Unit;
+  status: MessageStatus;
+}
+
+/** Delivery state of one peer (in memory; the rows are the truth). */
+interface PeerQueue {
+  /** Units sent and not confirmed or failed yet. */
+  inFlight: number;
+  /** Rows up to this oid were sent in the current streak (reset when nothing is in flight). */
+  cursor: number;
+  pumping: boolean;
+  /** A delivery was asked for while pumping: look for rows again. */
+  again: boolean;
+  /** An edit, delete or reaction is in flight: it goes alone, so nothing follows until it is confirmed. */
+  barrier: boolean;
+  /** A send failed and will be retried: nothing more goes out until what is in flight settled. */
+  failed: boolean;
+  /** No attempt before this time (backoff), unless forced. */
+  retryAt: number;
+  /** The peer confirmed something since the last failure: queued rows need not wait for their backoff. */
+  reachable: boolean;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  /** Callers of {@link Outbox.flush} waiting for the peer to have nothing left to send now. */
+  waiters: (() => void)[];
+}
+
 /** Outbox rows read per delivery round: several full batches, so they travel pipelined. */
 const ROWS_PER_RUN = MAX_BATCH_RECORDS * 8;
 /** Encoded size a batch may reach (the protocol accepts 48 KiB). */
 const BATCH_BYTES = 40_000;
+/**
+ * Confirmed rows are deleted (and their messages marked delivered) at most this long after the
+ * confirmation, together with other confirmations, or sooner by the next transaction that takes
+ * them ({@link Outbox.takeSettled}): no commit of its own per message.
+ */
+const SETTLE_DELAY_MS = 25;
 
 /** Errors that retrying cannot fix: the message is marked failed until the user retries it. */
 const LASTING = new Set(['channels/identity-changed', 'channels/not-a-contact', 'channels/too-large', 'plugin/permission-denied']);
@@ -41,16 +78,21 @@ const MERGEABLE = new Set(['receipt', 'ack']);
 
 /**
  * The persistent outbox: records wait in `messaging_outbox` until the peer's kernel confirms
- * them, across restarts. Per peer, one delivery run at a time sends the oldest records first,
- * up to `window` at once (the kernel keeps their order on the wire); a failure stops the run and
- * schedules a retry with exponential backoff. Presence and link events call {@link flush} to
- * retry at once. Every record keeps its ids on each attempt, so the receiver drops duplicates.
+ * them, across restarts. Per peer, records go out oldest first and pipelined: up to `window`
+ * units in flight, and rows queued meanwhile are sent without waiting for earlier confirmations
+ * (the kernel keeps their order on the wire). A failure stops sending to that peer and schedules
+ * a retry with exponential backoff; presence and link events retry at once. Every record keeps
+ * its ids on each attempt, so the receiver drops duplicates. Confirmed rows are deleted in
+ * batches, shortly after (see {@link SETTLE_DELAY_MS}); until then they are never sent again.
  */
 export class Outbox implements Disposable {
-  private readonly running = new Map<UserId, Promise<void>>();
-  /** A flush asked for while a run was going: run again (forced if any asker forced). */
-  private readonly again = new Map<UserId, boolean>();
-  private readonly timers = new Map<UserId, ReturnType<typeof setTimeout>>();
+  private readonly queues = new Map<UserId, PeerQueue>();
+  private readonly sending = new Set<Promise<void>>();
+  /** Confirmed units whose rows are not deleted yet, and those rows' oids. */
+  private settled: SettledUnit[] = [];
+  private readonly settledOids = new Set<number>();
+  private settleTimer: ReturnType<typeof setTimeout> | undefined;
+  private settling: Promise<void> | undefined;
   private stopped = false;
 
   constructor(private readonly options: OutboxOptions) {}
@@ -68,31 +110,28 @@ export class Outbox implements Disposable {
     }))).execute();
   }
 
-  /** Delivers what is queued for `peer`; `force` ignores the backoff (the peer just came online). */
-  flush(peer: UserId, force = false): Promise<void> {
-    if (this.stopped) return Promise.resolve();
-    const current = this.running.get(peer);
-    if (current) {
-      this.again.set(peer, (this.again.get(peer) ?? false) || force);
-      return current;
+  /** Starts sending what is queued for `peer` (after an enqueue committed); `force` ignores the backoff (the peer just came online). */
+  deliver(peer: UserId, force = false): void {
+    if (this.stopped) return;
+    const queue = this.queue(peer);
+    if (force) {
+      queue.retryAt = 0;
+      queue.reachable = true;
     }
-    const run = (async () => {
-      try {
-        let next: boolean | undefined = force;
-        while (next !== undefined && !this.stopped) {
-          this.again.delete(peer);
-          await this.deliver(peer, next);
-          next = this.again.get(peer);
-        }
-      } catch (error) {
-        if (!this.stopped) this.options.log.error('messaging: outbox run failed', { peer, error });
-      } finally {
-        this.running.delete(peer);
-        this.again.delete(peer);
-      }
-    })();
-    this.running.set(peer, run);
-    return run;
+    void this.pump(peer, queue);
+  }
+
+  /**
+   * Delivers what is queued for `peer` and resolves once nothing more can go out now (all sent
+   * and confirmed, or waiting for a retry), with the confirmations recorded.
+   */
+  async flush(peer: UserId, force = false): Promise<void> {
+    if (this.stopped) return;
+    const queue = this.queue(peer);
+    const quiet = new Promise<void>((resolve) => queue.waiters.push(resolve));
+    this.deliver(peer, force);
+    await quiet;
+    await this.settleNow();
   }
 
   /** Flushes every peer that has undelivered records. */
@@ -101,104 +140,249 @@ export class Outbox implements Disposable {
     await Promise.all(peers.map((p) => this.flush(p.peer as UserId, force)));
   }
 
-  /** Waits for runs in progress, at most `timeoutMs`. */
+  /** Waits for sends in progress, at most `timeoutMs`, then records the confirmations. */
   async idle(timeoutMs: number): Promise<void> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
-      Promise.allSettled([...this.running.values()]),
+      Promise.allSettled([...this.sending]),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
     ]);
     clearTimeout(timer);
+    await this.settleNow();
   }
 
+  /** Stops sending and retrying (confirmations still arriving are recorded by {@link idle}). */
   dispose(): void {
     this.stopped = true;
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
-  }
-
-  private async deliver(peer: UserId, force: boolean): Promise<void> {
-    const { db, log } = this.options;
-    let reachable = force;
-    while (!this.stopped) {
-      const rows = await db.selectFrom('messaging_outbox').selectAll().where('peer', '=', peer).where('held', '=', 0)
-        .orderBy('oid').limit(ROWS_PER_RUN).execute();
-      if (rows.length === 0) {
-        this.clearTimer(peer);
-        return;
-      }
-      const now = this.options.now();
-      if (!reachable && rows[0]!.next_attempt_at > now) {
-        this.schedule(peer, rows[0]!.next_attempt_at - now);
-        return;
-      }
-      const units = this.group(rows);
-      const results = await Promise.allSettled(units.map((u) => this.options.send(peer, new TextEncoder().encode(u.record))));
-      // After shutdown began the database may be closing: the records stay queued for the next run.
-      if (this.stopped) return;
-      const sent = units.flatMap((unit, i) => {
-        const r = results[i]!;
-        return r.status === 'fulfilled' ? [{ unit, status: (r.value.stored ? 'delivered' : 'sent') as MessageStatus }] : [];
-      });
-      const failures = units.flatMap((u, i) => {
-        const r = results[i]!;
-        return r.status === 'rejected' ? [{ unit: u, error: r.reason as unknown }] : [];
-      });
-      const lasting = failures.filter((f) => isLasting(f.error));
-      const transient = failures.filter((f) => !isLasting(f.error));
-      const changes: Parameters<OutboxOptions['onStatus']>[0][] = [];
-      const retryAt = transient.length > 0 ? now + this.backoff(transient[0]!.unit.rows[0]!.attempts + 1) : 0;
-      await this.options.transaction(async (trx) => {
-        for (const { unit, status } of sent) {
-          await trx.deleteFrom('messaging_outbox').where('oid', 'in', unit.rows.map((r) => r.oid)).execute();
-          const ids = messageIds(unit);
-          if (ids.length === 0) continue;
-          const rows = await trx.selectFrom('messaging_messages').select(['id', 'status']).where('peer', '=', peer).where('id', 'in', ids).execute();
-          const advancing = rows.filter((r) => statusAdvances(r.status, status)).map((r) => r.id);
-          if (advancing.length > 0) {
-            await trx.updateTable('messaging_messages').set({ status, error_code: null, error_message: null })
-              .where('peer', '=', peer).where('id', 'in', advancing).execute();
-            for (const id of advancing) changes.push({ peer, id, status });
-          }
-        }
-        for (const { unit, error } of failures) {
-          const problem = describe(error);
-          const oids = unit.rows.map((r) => r.oid);
-          const texts = unit.rows.filter((r) => r.type === 'text').map((r) => r.oid);
-          if (isLasting(error)) {
-            // Messages stay (failed, for retry); a receipt or an operation that cannot be delivered is not worth keeping.
-            if (texts.length > 0) await trx.updateTable('messaging_outbox').set({ held: 1 }).where('oid', 'in', texts).execute();
-            const rest = oids.filter((oid) => !texts.includes(oid));
-            if (rest.length > 0) await trx.deleteFrom('messaging_outbox').where('oid', 'in', rest).execute();
-          } else {
-            await trx.updateTable('messaging_outbox').set((eb) => ({ attempts: eb('attempts', '+', 1), next_attempt_at: retryAt })).where('oid', 'in', oids).execute();
-          }
-          const ids = messageIds(unit);
-          if (ids.length > 0) {
-            const status: MessageStatus = isLasting(error) ? 'failed' : 'queued';
-            await trx.updateTable('messaging_messages').set({ status, error_code: problem.code, error_message: problem.message })
-              .where('peer', '=', peer).where('id', 'in', ids).where('status', 'in', ['queued', 'failed']).execute();
-            for (const id of ids) changes.push({ peer, id, status, error: problem });
-          }
-        }
-      });
-      for (const change of changes) this.options.onStatus(change);
-      for (const { unit, error } of lasting) log.warn('messaging: a record cannot be delivered; kept as failed', { peer, type: unit.type, code: describe(error).code });
-      if (transient.length > 0) {
-        log.debug('messaging: delivery failed; will retry', { peer, code: describe(transient[0]!.error).code, retryInMs: retryAt - now });
-        this.schedule(peer, retryAt - now);
-        return;
-      }
-      if (sent.length > 0) reachable = true;
+    for (const queue of this.queues.values()) {
+      clearTimeout(queue.timer);
+      for (const wake of queue.waiters.splice(0)) wake();
     }
   }
 
   /**
-   * The next records to send together, in order: receipts merged, runs of texts, receipts and
-   * acks packed into batches, an edit/delete/reaction alone (after what came before it).
+   * Confirmed units whose rows are still to delete: a caller that commits anyway takes them and
+   * records them in its transaction ({@link recordSettled}), then reports {@link settledCommitted}
+   * (or {@link restoreSettled} if the transaction failed). Saves a commit per confirmation.
    */
-  private group(rows: readonly OutboxRow[]): Unit[] {
+  takeSettled(): SettledUnit[] {
+    return this.settled.splice(0);
+  }
+
+  /** Deletes the rows of `items` and advances their messages' status, in `db`'s transaction. */
+  async recordSettled(db: Db, items: readonly SettledUnit[]): Promise<StatusChange[]> {
+    if (items.length === 0) return [];
+    const oids = items.flatMap((i) => i.unit.rows.map((r) => r.oid));
+    await db.deleteFrom('messaging_outbox').where('oid', 'in', oids).execute();
+    const byTarget = new Map<string, { peer: UserId; status: MessageStatus; ids: string[] }>();
+    for (const { peer, unit, status } of items) {
+      const ids = messageIds(unit);
+      if (ids.length === 0) continue;
+      const key = `${peer} ${status}`;
+      const target = byTarget.get(key) ?? { peer, status, ids: [] };
+      target.ids.push(...ids);
+      byTarget.set(key, target);
+    }
+    const changes: StatusChange[] = [];
+    for (const { peer, status, ids } of byTarget.values()) {
+      const rows = await db.selectFrom('messaging_messages').select(['id', 'status']).where('peer', '=', peer).where('id', 'in', ids).execute();
+      const advancing = rows.filter((r) => statusAdvances(r.status, status)).map((r) => r.id);
+      if (advancing.length === 0) continue;
+      await db.updateTable('messaging_messages').set({ status, error_code: null, error_message: null })
+        .where('peer', '=', peer).where('id', 'in', advancing).execute();
+      for (const id of advancing) changes.push({ peer, id, status });
+    }
+    return changes;
+  }
+
+  /** The transaction that recorded `items` committed: their rows are gone; reports the status changes. */
+  settledCommitted(items: readonly SettledUnit[], changes: readonly StatusChange[]): void {
+    for (const { unit } of items) for (const row of unit.rows) this.settledOids.delete(row.oid);
+    for (const change of changes) this.options.onStatus(change);
+  }
+
+  /** The transaction that was to record `items` failed: they are recorded later. */
+  restoreSettled(items: SettledUnit[]): void {
+    this.settled.unshift(...items);
+    this.scheduleSettle();
+  }
+
+  private queue(peer: UserId): PeerQueue {
+    let queue = this.queues.get(peer);
+    if (!queue) {
+      queue = { inFlight: 0, cursor: 0, pumping: false, again: false, barrier: false, failed: false, retryAt: 0, reachable: false, timer: undefined, waiters: [] };
+      this.queues.set(peer, queue);
+    }
+    return queue;
+  }
+
+  private async pump(peer: UserId, queue: PeerQueue): Promise<void> {
+    if (queue.pumping) {
+      queue.again = true;
+      return;
+    }
+    queue.pumping = true;
+    try {
+      do {
+        queue.again = false;
+        await this.sendMore(peer, queue);
+      } while (queue.again && !this.stopped);
+    } catch (error) {
+      if (!this.stopped) this.options.log.error('messaging: outbox run failed', { peer, error });
+    } finally {
+      queue.pumping = false;
+      this.wakeIfQuiet(queue);
+    }
+  }
+
+  /** Sends the next rows while the window has room; returns when it is full, the rows ran out, or a barrier, failure or backoff holds the rest. */
+  private async sendMore(peer: UserId, queue: PeerQueue): Promise<void> {
     const window = this.options.window ?? 32;
+    while (!this.stopped) {
+      if (queue.barrier) return;
+      if (queue.failed) {
+        if (queue.inFlight > 0) return;
+        queue.failed = false;
+      }
+      const room = window - queue.inFlight;
+      if (room <= 0) return;
+      if (queue.inFlight === 0) queue.cursor = 0;
+      const read = await this.options.db.selectFrom('messaging_outbox').selectAll().where('peer', '=', peer).where('held', '=', 0)
+        .where('oid', '>', queue.cursor).orderBy('oid').limit(ROWS_PER_RUN).execute();
+      if (this.stopped) return;
+      const rows = read.filter((r) => !this.settledOids.has(r.oid));
+      if (rows.length === 0) {
+        this.clearTimer(queue);
+        return;
+      }
+      const now = this.options.now();
+      const waitUntil = Math.max(queue.retryAt, queue.reachable ? 0 : rows[0]!.next_attempt_at);
+      if (waitUntil > now) {
+        this.schedule(peer, queue, waitUntil - now);
+        return;
+      }
+      const units = this.group(rows, room);
+      const barrier = units.length === 1 && BARRIERS.has(units[0]!.type);
+      // A barrier waits until everything before it was confirmed.
+      if (barrier && queue.inFlight > 0) return;
+      for (const unit of units) this.start(peer, queue, unit);
+      if (barrier) {
+        queue.barrier = true;
+        return;
+      }
+      const taken = units.reduce((n, u) => n + u.rows.length, 0);
+      if (taken === rows.length && read.length < ROWS_PER_RUN) return;
+    }
+  }
+
+  private start(peer: UserId, queue: PeerQueue, unit: Unit): void {
+    queue.inFlight++;
+    queue.cursor = Math.max(queue.cursor, unit.rows.at(-1)!.oid);
+    const sending = this.options.send(peer, new TextEncoder().encode(unit.record)).then(
+      (receipt) => this.confirmed(peer, queue, unit, receipt.stored ? 'delivered' : 'sent'),
+      (error: unknown) => this.failed(peer, queue, unit, error),
+    ).catch((error: unknown) => {
+      if (!this.stopped) this.options.log.error('messaging: outbox bookkeeping failed', { peer, error });
+    }).finally(() => {
+      queue.inFlight--;
+      if (BARRIERS.has(unit.type)) queue.barrier = false;
+      this.sending.delete(sending);
+      if (!this.stopped) void this.pump(peer, queue);
+      this.wakeIfQuiet(queue);
+    });
+    this.sending.add(sending);
+  }
+
+  private confirmed(peer: UserId, queue: PeerQueue, unit: Unit, status: MessageStatus): void {
+    queue.reachable = true;
+    for (const row of unit.rows) this.settledOids.add(row.oid);
+    this.settled.push({ peer, unit, status });
+    this.scheduleSettle();
+  }
+
+  /** A lasting failure marks the unit's messages failed; a transient one holds the peer's queue until a retry. */
+  private async failed(peer: UserId, queue: PeerQueue, unit: Unit, error: unknown): Promise<void> {
+    // After shutdown began the database may be closing: the records stay queued for the next run.
+    if (this.stopped) return;
+    const lasting = isLasting(error);
+    const now = this.options.now();
+    const retryAt = lasting ? 0 : now + this.backoff(unit.rows[0]!.attempts + 1);
+    if (!lasting) {
+      queue.failed = true;
+      queue.reachable = false;
+      queue.retryAt = Math.max(queue.retryAt, retryAt);
+    }
+    const problem = describe(error);
+    const oids = unit.rows.map((r) => r.oid);
+    const texts = unit.rows.filter((r) => r.type === 'text').map((r) => r.oid);
+    const ids = messageIds(unit);
+    const status: MessageStatus = lasting ? 'failed' : 'queued';
+    await this.options.transaction(async (trx) => {
+      if (lasting) {
+        // Messages stay (failed, for retry); a receipt or an operation that cannot be delivered is not worth keeping.
+        if (texts.length > 0) await trx.updateTable('messaging_outbox').set({ held: 1 }).where('oid', 'in', texts).execute();
+        const rest = oids.filter((oid) => !texts.includes(oid));
+        if (rest.length > 0) await trx.deleteFrom('messaging_outbox').where('oid', 'in', rest).execute();
+      } else {
+        await trx.updateTable('messaging_outbox').set((eb) => ({ attempts: eb('attempts', '+', 1), next_attempt_at: retryAt })).where('oid', 'in', oids).execute();
+      }
+      if (ids.length > 0) {
+        await trx.updateTable('messaging_messages').set({ status, error_code: problem.code, error_message: problem.message })
+          .where('peer', '=', peer).where('id', 'in', ids).where('status', 'in', ['queued', 'failed']).execute();
+      }
+    });
+    for (const id of ids) this.options.onStatus({ peer, id, status, error: problem });
+    if (lasting) {
+      this.options.log.warn('messaging: a record cannot be delivered; kept as failed', { peer, type: unit.type, code: problem.code });
+    } else {
+      this.options.log.debug('messaging: delivery failed; will retry', { peer, code: problem.code, retryInMs: retryAt - now });
+      this.schedule(peer, queue, retryAt - now);
+    }
+  }
+
+  private wakeIfQuiet(queue: PeerQueue): void {
+    if (queue.pumping || (queue.inFlight > 0 && !this.stopped)) return;
+    for (const wake of queue.waiters.splice(0)) wake();
+  }
+
+  private scheduleSettle(): void {
+    if (this.settleTimer || this.stopped) return;
+    this.settleTimer = setTimeout(() => {
+      this.settleTimer = undefined;
+      void this.settleNow();
+    }, SETTLE_DELAY_MS);
+    this.settleTimer.unref?.();
+  }
+
+  /** Records the confirmations not taken by another transaction yet, in one transaction of its own. */
+  private async settleNow(): Promise<void> {
+    while (this.settling) await this.settling;
+    const items = this.takeSettled();
+    if (items.length === 0) return;
+    this.settling = (async () => {
+      let changes: StatusChange[];
+      try {
+        changes = await this.options.transaction((trx) => this.recordSettled(trx, items));
+      } catch (error) {
+        this.options.log.warn('messaging: could not record delivered messages; will try again', { code: describe(error).code });
+        if (!this.stopped) this.restoreSettled(items);
+        return;
+      }
+      this.settledCommitted(items, changes);
+    })();
+    try {
+      await this.settling;
+    } finally {
+      this.settling = undefined;
+    }
+  }
+
+  /**
+   * The next records to send together, in order, at most `room` units: receipts merged, runs of
+   * texts, receipts and acks packed into batches, an edit/delete/reaction alone (after what came
+   * before it).
+   */
+  private group(rows: readonly OutboxRow[], room: number): Unit[] {
     const units: Unit[] = [];
     for (const row of rows) {
       if (BARRIERS.has(row.type)) {
@@ -223,7 +407,7 @@ export class Outbox implements Disposable {
           continue;
         }
       }
-      if (units.length >= window) break;
+      if (units.length >= room) break;
       units.push({ rows: [row], type: row.type, record: row.record });
     }
     for (const unit of units) {
@@ -237,22 +421,21 @@ export class Outbox implements Disposable {
     return Math.min(base * 2 ** Math.min(Math.max(attempts - 1, 0), 20), this.options.maxBackoffMs ?? 60_000);
   }
 
-  private schedule(peer: UserId, delayMs: number): void {
+  private schedule(peer: UserId, queue: PeerQueue, delayMs: number): void {
     if (this.stopped) return;
-    this.clearTimer(peer);
+    this.clearTimer(queue);
     const timer = setTimeout(() => {
-      this.timers.delete(peer);
-      void this.flush(peer);
+      queue.timer = undefined;
+      void this.pump(peer, queue);
     }, Math.max(delayMs, 0));
     // A queued message must not keep a one-shot command alive.
     timer.unref?.();
-    this.timers.set(peer, timer);
+    queue.timer = timer;
   }
 
-  private clearTimer(peer: UserId): void {
-    const timer = this.timers.get(peer);
-    if (timer) clearTimeout(timer);
-    this.timers.delete(peer);
+  private clearTimer(queue: PeerQueue): void {
+    clearTimeout(queue.timer);
+    queue.timer = undefined;
   }
 }
 
