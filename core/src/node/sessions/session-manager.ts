@@ -394,19 +394,28 @@ export class SessionManager {
       this.handledInbox.unshift(...handled);
       this.options.logger.warn('sessions: could not delete handled inbox records', { code: isAppError(error) ? error.code : 'unknown' });
     });
-    for (const peer of [...this.unsaved]) {
-      await this.queue.run(peer, async () => {
-        const work = this.cache.get(peer);
-        if (!work || !this.unsaved.has(peer)) return;
-        await this.commit(peer, work, [], () => undefined).catch((error) => {
-          this.options.logger.warn('sessions: could not save ratchet steps', { peer, code: isAppError(error) ? error.code : 'unknown' });
-        });
-      });
-    }
+    for (const peer of [...this.unsaved]) await this.savePeer(peer);
   }
 
-  private markUnsaved(peer: UserId): void {
+  /** Commits the peer's steps held in memory, if any are left by the time its queue gets to it. */
+  private savePeer(peer: UserId): Promise<void> {
+    return this.queue.run(peer, async () => {
+      const work = this.cache.get(peer);
+      if (!work || !this.unsaved.has(peer)) return;
+      await this.commit(peer, work, [], () => undefined).catch((error) => {
+        this.options.logger.warn('sessions: could not save ratchet steps', { peer, code: isAppError(error) ? error.code : 'unknown' });
+      });
+    });
+  }
+
+  /**
+   * Steps that stored nothing wait for the peer's next commit. `soon`: they started a sending
+   * chain that is not committed yet, so the next send would have to commit first, on its own
+   * critical path: commit right after this turn instead, while nothing waits for it.
+   */
+  private markUnsaved(peer: UserId, soon = false): void {
     this.unsaved.add(peer);
+    if (soon && !this.closing) setImmediate(() => void this.savePeer(peer));
     this.scheduleSave();
   }
 
@@ -579,7 +588,8 @@ export class SessionManager {
     const dispositions = done.map((d) => d.item.disposition(d.plaintext, now));
     const hasNew = work.some((w) => w.isNew);
     if (!hasNew && consumed.size === 0 && dispositions.every((d) => d === 'none')) {
-      this.markUnsaved(from);
+      const primary = this.primaryOf(work, from);
+      this.markUnsaved(from, primary?.state?.sendChainKey !== undefined && !covers(primary.reserved, primary.state));
       done.forEach((d) => d.item.resolve({ inboxId: undefined, from, plaintext: d.plaintext, receivedAt: now }));
       return;
     }
