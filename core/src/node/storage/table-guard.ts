@@ -30,11 +30,14 @@ const DENIED_FUNCTION = /^(pragma_|sqlite_|load_extension$|fts3_tokenizer$|readf
  * column references (`m.body`) are not checked: SQL resolves them against the query's own FROM
  * list, which is.
  *
- * The handle's executor repeats the check on the final tree at compile time (after any plugin
- * the caller adds) and executes only queries it compiled itself, so `withoutPlugins()`,
+ * The handle's executor checks the final tree at compile time (after any plugin the caller adds)
+ * and executes only queries it compiled itself, so `withoutPlugins()`,
  * `withSchema()`, a hand-made `CompiledQuery`, `getExecutor().provideConnection()` and
  * `connection()` do not get around it; `destroy()` does not close the profile database.
- * Transactions work as usual. It is still not a sandbox: hostile code in the same JavaScript realm
+ * Transactions work as usual. A statement whose compiled SQL text was checked before for the same
+ * prefixes is not walked again (the text is what runs; values are bound parameters): the walk
+ * costs as much as kysely's own compile, and a plugin runs the same few statements over and over.
+ * It is still not a sandbox: hostile code in the same JavaScript realm
  * can patch shared prototypes; containing untrusted plugins needs a process boundary.
  */
 export function scopedKysely(db: Kysely<any>, tablePrefix: string, options: ScopedKyselyOptions = {}): Kysely<any> {
@@ -42,7 +45,7 @@ export function scopedKysely(db: Kysely<any>, tablePrefix: string, options: Scop
     throw new TypeError(`scopedKysely: tablePrefix must match ${PREFIX}, got ${JSON.stringify(tablePrefix)}`);
   }
   const others = (options.otherPrefixes ?? []).map((p) => p.toLowerCase()).filter((p) => p.startsWith(tablePrefix) && p !== tablePrefix);
-  const guard = new TableGuardPlugin(tablePrefix, others);
+  const guard = new TableGuardPlugin(tablePrefix, others, checkedStatements(`${tablePrefix} ${others.join(' ')}`));
   const executor = new GuardedExecutor(db.getExecutor().withPlugin(guard), guard, new WeakSet());
   // The dialect is only used for introspection, which the guard refuses (it reads sqlite_master).
   const dialect = new SqliteDialect({ database: async () => { throw new Error('scopedKysely: no introspection'); } });
@@ -114,8 +117,9 @@ class GuardedExecutor implements QueryExecutor {
   }
 
   compileQuery<R = unknown>(node: RootOperationNode, queryId: QueryId): CompiledQuery<R> {
-    this.guard.check(node);
+    // Compiling only builds text; nothing runs before the check.
     const compiled = this.base.compileQuery<R>(node, queryId);
+    this.guard.checkCompiled(node, compiled.sql);
     this.approved.add(compiled);
     return compiled;
   }
@@ -180,20 +184,35 @@ class GuardedExecutor implements QueryExecutor {
   }
 }
 
+/** Most SQL texts remembered as checked per set of prefixes (then the oldest are forgotten and checked again when they come back). */
+const CHECKED_STATEMENTS = 1024;
+const checkedByPrefixes = new Map<string, Set<string>>();
+
+/** The SQL texts already checked for one set of prefixes, shared by every handle with those prefixes. */
+function checkedStatements(prefixes: string): Set<string> {
+  let checked = checkedByPrefixes.get(prefixes);
+  if (!checked) checkedByPrefixes.set(prefixes, (checked = new Set()));
+  return checked;
+}
+
 class TableGuardPlugin implements KyselyPlugin {
   constructor(
     readonly prefix: string,
     private readonly others: readonly string[],
+    private readonly checked: Set<string>,
   ) {}
 
+  /** The check runs at compile time ({@link GuardedExecutor.compileQuery}), on the final tree. */
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    this.check(args.node);
     return args.node;
   }
 
-  /** @throws AppError `storage/table-not-allowed` */
-  check(node: OperationNode): void {
+  /** Checks `node` unless its compiled text `sql` was checked before. @throws AppError `storage/table-not-allowed` */
+  checkCompiled(node: OperationNode, sql: string): void {
+    if (this.checked.has(sql)) return;
     this.visit(node, false);
+    if (this.checked.size >= CHECKED_STATEMENTS) this.checked.delete(this.checked.values().next().value!);
+    this.checked.add(sql);
   }
 
   async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
