@@ -11,3 +11,4 @@ export * from './common/plugin.ts';
 export * from './common/services.ts';
 export * from './common/signaling-protocol.ts';
 export * from './common/storage-fts.ts';
+export * from './common/prepared-query.ts';

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompiledQuery, OperationNodeTransformer, TableNode, sql } from 'kysely';
 import type { Kysely, KyselyPlugin, OrderByItemNode, RawNode } from 'kysely';
-import { createFtsTable, isAppError } from '@discordopus/sdk';
+import { createFtsTable, isAppError, preparedQuery } from '@discordopus/sdk';
 import { NodeCryptoProvider } from '../crypto/node-crypto-provider.ts';
 import { openProfileDatabase } from './profile-database.ts';
 import type { ProfileDatabase } from './profile-database.ts';
@@ -165,6 +165,33 @@ describe('scopedKysely', () => {
     };
     await refused(base.orderBy('id', (ob) => ob.nullsLast()).withPlugin(nulls).execute());
     await chat.deleteFrom('chat_messages').where('id', '>=', 10).execute();
+  });
+
+  it('runs prepared statements with new values on any handle of the plugin, inside transactions too, and nowhere else', async () => {
+    const insert = preparedQuery((d, id: number, body: string) => d.insertInto('chat_messages').values({ id, room: 1, body }));
+    const bodies = preparedQuery((d, from: number) => d.selectFrom('chat_messages').select('body').where('id', '>=', from).orderBy('id'));
+    await insert(chat, 20, 'first');
+    // Another handle with the same prefixes (a store step gets one on the kernel's transaction).
+    const again = scopedKysely(db, 'chat_', { otherPrefixes: ['chat_x_', 'files_'] });
+    await again.transaction().execute(async (trx) => {
+      await insert(trx, 21, 'second');
+      await insert(scopedKysely(trx, 'chat_', { otherPrefixes: ['chat_x_', 'files_'] }), 22, 'third');
+    });
+    expect((await bodies(chat, 20)).rows).toEqual([{ body: 'first' }, { body: 'second' }, { body: 'third' }]);
+    // Compiled by chat_'s handle: another plugin's handle does not run it.
+    const other = scopedKysely(db, 'files_');
+    await refused(bodies(other, 20));
+    // The tree that was checked, with SQL of its own: refused.
+    const compiled = chat.selectFrom('chat_messages').select('body').compile();
+    await refused(chat.executeQuery({ ...compiled, sql: 'SELECT k AS body FROM secret_keys' }));
+    // A refused statement stays refused however often it is tried.
+    const secret = preparedQuery((d, k: string) => d.selectFrom('secret_keys').selectAll().where('k', '=', k));
+    await refused(secret(chat, 'x'));
+    await refused(secret(chat, 'x'));
+    // A value must be a bound value: one that shapes the statement cannot be prepared.
+    const shaped = preparedQuery((d, limited: boolean) => (limited ? d.selectFrom('chat_messages').select('body').limit(1) : d.selectFrom('chat_messages').select('body')));
+    await expect(shaped(chat, true)).rejects.toThrow(TypeError);
+    await chat.deleteFrom('chat_messages').where('id', '>=', 20).execute();
   });
 
   it('cannot be bypassed through withoutPlugins, withSchema, pre-compiled queries, raw connections or extra plugins', async () => {

@@ -45,8 +45,8 @@ export function scopedKysely(db: Kysely<any>, tablePrefix: string, options: Scop
     throw new TypeError(`scopedKysely: tablePrefix must match ${PREFIX}, got ${JSON.stringify(tablePrefix)}`);
   }
   const others = (options.otherPrefixes ?? []).map((p) => p.toLowerCase()).filter((p) => p.startsWith(tablePrefix) && p !== tablePrefix);
-  const guard = new TableGuardPlugin(tablePrefix, others, checkedStatements(`${tablePrefix} ${others.join(' ')}`));
-  const executor = new GuardedExecutor(db.getExecutor().withPlugin(guard), guard, new WeakSet());
+  const guard = new TableGuardPlugin(tablePrefix, others);
+  const executor = new GuardedExecutor(db.getExecutor().withPlugin(guard), guard);
   // The dialect is only used for introspection, which the guard refuses (it reads sqlite_master).
   const dialect = new SqliteDialect({ database: async () => { throw new Error('scopedKysely: no introspection'); } });
   return new Kysely<any>({ config: { dialect }, dialect, driver: transactionDriver, executor });
@@ -96,12 +96,19 @@ const transactionDriver: Driver = {
   releaseSavepoint: async (c, name) => { await c.executeQuery(savepointSql('release', name)); },
 };
 
+/**
+ * Statements a guarded handle compiled after checking them: the tree kysely compiled (frozen)
+ * and the SQL text it gave, per set of prefixes. Only these run, with any bound values: so a
+ * statement compiled once runs again with new values without being built, checked and compiled
+ * again (the SDK's preparedQuery), on any handle of the same plugin, also the one a store step
+ * gets for the kernel's transaction.
+ */
+const approved = new WeakMap<object, { prefixes: string; sql: string }>();
+
 class GuardedExecutor implements QueryExecutor {
   constructor(
     private readonly base: QueryExecutor,
     private readonly guard: TableGuardPlugin,
-    /** Compiled queries this handle produced after checking them; nothing else runs. */
-    private readonly approved: WeakSet<object>,
   ) {}
 
   get adapter() {
@@ -120,12 +127,13 @@ class GuardedExecutor implements QueryExecutor {
     // Compiling only builds text; nothing runs before the check.
     const compiled = this.base.compileQuery<R>(node, queryId);
     this.guard.checkCompiled(node, compiled.sql);
-    this.approved.add(compiled);
+    approved.set(compiled.query, { prefixes: this.guard.prefixes, sql: compiled.sql });
     return compiled;
   }
 
   private require(compiled: CompiledQuery<unknown>, allowTransactionControl: boolean): void {
-    if (this.approved.has(compiled)) return;
+    const approval = approved.get(compiled.query);
+    if (approval && approval.prefixes === this.guard.prefixes && approval.sql === compiled.sql) return;
     if (allowTransactionControl && compiled.parameters.length === 0 && TRANSACTION_CONTROL.test(compiled.sql)) return;
     throw new AppError(
       'storage/table-not-allowed',
@@ -160,7 +168,7 @@ class GuardedExecutor implements QueryExecutor {
   }
 
   private derive(base: QueryExecutor): GuardedExecutor {
-    return new GuardedExecutor(base, this.guard, this.approved);
+    return new GuardedExecutor(base, this.guard);
   }
 
   withConnectionProvider(connectionProvider: ConnectionProvider): QueryExecutor {
@@ -196,11 +204,17 @@ function checkedStatements(prefixes: string): Set<string> {
 }
 
 class TableGuardPlugin implements KyselyPlugin {
+  /** This handle's prefix and the other plugins' it must not reach: what a check depends on. */
+  readonly prefixes: string;
+  private readonly checked: Set<string>;
+
   constructor(
     readonly prefix: string,
     private readonly others: readonly string[],
-    private readonly checked: Set<string>,
-  ) {}
+  ) {
+    this.prefixes = [prefix, ...others].join(' ');
+    this.checked = checkedStatements(this.prefixes);
+  }
 
   /** The check runs at compile time ({@link GuardedExecutor.compileQuery}), on the final tree. */
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
