@@ -1,5 +1,5 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import { AppError, Emitter, isAppError, userIdFromPublicKey, type Contact, type Event, type Logger, type PrekeyBundle, type UserId } from '@discordopus/sdk';
+import { CompiledQuery, type Kysely, type Transaction } from 'kysely';
+import { AppError, Emitter, isAppError, preparedQuery, userIdFromPublicKey, type Contact, type Event, type Logger, type PrekeyBundle, type UserId } from '@discordopus/sdk';
 import type { CryptoProvider } from '../../common/crypto/crypto-provider.ts';
 import { equalBytes, toHex } from '../../common/crypto/bytes.ts';
 import { isCryptoError } from '../../common/crypto/crypto-error.ts';
@@ -133,6 +133,13 @@ const UNSAVED_FLUSH_MS = 1_000;
  * reused.
  */
 export const RESERVED_SENDING_KEYS = 8;
+
+const updateSessionState = preparedQuery((db: Kysely<any>, state: Uint8Array, usedAt: number, peer: string, sessionId: string) =>
+  db.updateTable(SESSIONS_TABLE).set({ state, used_at: usedAt }).where('peer', '=', peer).where('session_id', '=', sessionId));
+/** A store step's savepoint: its writes are undone alone if it throws. */
+const SAVEPOINT = CompiledQuery.raw('savepoint kernel_store_step');
+const RELEASE = CompiledQuery.raw('release kernel_store_step');
+const ROLLBACK_TO = CompiledQuery.raw('rollback to kernel_store_step');
 
 /** Sessions per peer kept for decryption (both sides may start one at the same time). */
 const MAX_SESSIONS_PER_PEER = 3;
@@ -367,9 +374,12 @@ export class SessionManager {
       await trx.insertInto(SESSIONS_TABLE).values({ ...w.row, state: serialized, x3dh_header: x3dh, used_at: now }).execute();
       return;
     }
-    const update: Partial<SessionRow> = { state: serialized, used_at: now };
-    if (w.row.x3dh_header && hasRatchetReceived(state)) update.x3dh_header = null;
-    await trx.updateTable(SESSIONS_TABLE).set(update).where('peer', '=', peer).where('session_id', '=', w.row.session_id).execute();
+    if (w.row.x3dh_header && hasRatchetReceived(state)) {
+      await trx.updateTable(SESSIONS_TABLE).set({ state: serialized, used_at: now, x3dh_header: null }).where('peer', '=', peer).where('session_id', '=', w.row.session_id).execute();
+      return;
+    }
+    // Every commit runs this one: prepared (see preparedQuery).
+    await updateSessionState(trx, serialized, now, peer, w.row.session_id);
   }
 
   /** The peer's sessions (newest first), from memory or loaded once. Call inside the peer's queue. */
@@ -662,14 +672,14 @@ export class SessionManager {
    * record cannot fail the batch nor block the peer.
    */
   private async storeStep(trx: Transaction<any>, from: UserId, step: { store(trx: Transaction<any>): Promise<unknown> }): Promise<{ value: unknown } | undefined> {
-    await sql`savepoint kernel_store_step`.execute(trx);
+    await trx.executeQuery(SAVEPOINT);
     try {
       const value = await step.store(trx);
-      await sql`release kernel_store_step`.execute(trx);
+      await trx.executeQuery(RELEASE);
       return { value };
     } catch (error) {
-      await sql`rollback to kernel_store_step`.execute(trx);
-      await sql`release kernel_store_step`.execute(trx);
+      await trx.executeQuery(ROLLBACK_TO);
+      await trx.executeQuery(RELEASE);
       this.options.logger.warn('sessions: a store step failed; the record goes to the inbox instead', {
         // Not the message: a plugin's error text might quote what it stored.
         peer: from, code: isAppError(error) ? error.code : 'unknown', error: error instanceof Error ? error.name : typeof error,

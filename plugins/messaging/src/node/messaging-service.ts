@@ -9,7 +9,7 @@ import {
   type BatchRecord, type DeleteRecord, type EditRecord, type MessagingRecord, type ReactionRecord, type ReceiptRecord, type TextRecord,
 } from '../common/messaging-protocol.ts';
 import {
-  ConversationCache, conversation, insertMessages, newestFirst, nextSort, type NewMessage, decodeCursor, findMessage, findMessageById, incomingSort, statusAdvances, toView, views,
+  ConversationCache, conversation, insertMessages, newestFirst, setLastInSeq, setNextSeq, nextSort, type NewMessage, decodeCursor, findMessage, findMessageById, incomingSort, statusAdvances, toView, views,
   type ConversationCounters, type Db, type MessageRow,
 } from './messaging-store.ts';
 import { Outbox } from './outbox.ts';
@@ -194,9 +194,7 @@ export class MessagingService implements MessagingApi, Disposable {
       outbox.push({ peer, record: JSON.stringify(record), id: record.id });
     }
     const inserted = await insertMessages(db, rows);
-    for (const [peer, conv] of conversations) {
-      await db.updateTable('messaging_conversations').set({ next_seq: conv.nextSeq }).where('peer', '=', peer).execute();
-    }
+    for (const [peer, conv] of conversations) await setNextSeq(db, peer, conv.nextSeq);
     await this.outbox.enqueueMany(db, outbox.map((o) => ({ peer: o.peer, type: 'text', record: o.record, messageId: o.id })));
     let next = 0;
     return results.map((r) => (r instanceof AppError ? r : inserted[next++]!));
@@ -420,7 +418,9 @@ export class MessagingService implements MessagingApi, Disposable {
    */
   private async storeTexts(db: Db, from: UserId, texts: readonly TextRecord[]): Promise<(MessageRow | 'duplicate' | 'collision')[]> {
     const ids = texts.map((t) => t.id);
-    const known = await db.selectFrom('messaging_messages').select('id').where('peer', '=', from).where('id', 'in', ids).executeTakeFirst();
+    const known = texts.length === 1
+      ? await findMessage(db, from, ids[0]!)
+      : await db.selectFrom('messaging_messages').select('id').where('peer', '=', from).where('id', 'in', ids).executeTakeFirst();
     const conv = await this.counters.get(db, from);
     const ordered = texts.every((t, i) => t.seq > (i === 0 ? conv.lastInSeq : texts[i - 1]!.seq));
     if (known || !ordered || new Set(ids).size !== ids.length) {
@@ -438,7 +438,7 @@ export class MessagingService implements MessagingApi, Disposable {
       };
     });
     const inserted = await insertMessages(db, rows);
-    await db.updateTable('messaging_conversations').set({ last_in_seq: texts.at(-1)!.seq }).where('peer', '=', from).execute();
+    await setLastInSeq(db, from, texts.at(-1)!.seq);
     conv.lastInSeq = texts.at(-1)!.seq;
     conv.lastSort = sort;
     return inserted;

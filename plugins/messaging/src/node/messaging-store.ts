@@ -1,5 +1,5 @@
 import type { Generated, Kysely, Selectable } from 'kysely';
-import type { UserId } from '@discordopus/sdk';
+import { preparedQuery, type UserId } from '@discordopus/sdk';
 import type { MessageStatus, MessageView, Reaction } from '../common/messaging-api.ts';
 
 /*
@@ -115,9 +115,35 @@ export function nextSort(last: number | undefined, now: number): number {
 
 export type NewMessage = Omit<MessageRow, 'mid'>;
 
+/*
+ * The statements of one message's path, prepared (built and compiled once: see preparedQuery):
+ * sending or receiving a message one at a time runs these and little else.
+ */
+const insertOneMessage = preparedQuery((
+  db: Kysely<any>, id: string, peer: string, direction: string, seq: number, text: string | null, replyTo: string | null, sentAt: number, sort: number, status: string,
+) => db.insertInto('messaging_messages').values({
+  id, peer, direction, seq, text, reply_to: replyTo, sent_at: sentAt, sort, status, edited_at: null, deleted: 0, error_code: null, error_message: null,
+}).returning('mid'));
+const selectMessage = preparedQuery((db: Kysely<any>, peer: string, id: string) => db.selectFrom('messaging_messages').selectAll().where('peer', '=', peer).where('id', '=', id));
+const updateNextSeq = preparedQuery((db: Kysely<any>, nextSeq: number, peer: string) => db.updateTable('messaging_conversations').set({ next_seq: nextSeq }).where('peer', '=', peer));
+const updateLastInSeq = preparedQuery((db: Kysely<any>, lastInSeq: number, peer: string) => db.updateTable('messaging_conversations').set({ last_in_seq: lastInSeq }).where('peer', '=', peer));
+
+export async function setNextSeq(db: Db, peer: UserId, nextSeq: number): Promise<void> {
+  await updateNextSeq(db, nextSeq, peer);
+}
+
+export async function setLastInSeq(db: Db, peer: UserId, lastInSeq: number): Promise<void> {
+  await updateLastInSeq(db, lastInSeq, peer);
+}
+
 /** Inserts rows in one statement; returns them with their `mid`, in the same order. */
 export async function insertMessages(db: Db, rows: readonly NewMessage[]): Promise<MessageRow[]> {
   if (rows.length === 0) return [];
+  if (rows.length === 1 && rows[0]!.edited_at === null && rows[0]!.deleted === 0 && rows[0]!.error_code === null) {
+    const r = rows[0]!;
+    const { rows: [inserted] } = await insertOneMessage(db, r.id, r.peer, r.direction, r.seq, r.text, r.reply_to, r.sent_at, r.sort, r.status);
+    return [{ ...r, mid: (inserted as { mid: number }).mid }];
+  }
   const inserted = await db.insertInto('messaging_messages').values([...rows]).returning(['mid', 'id']).execute();
   const mids = new Map(inserted.map((r) => [r.id, r.mid]));
   return rows.map((r) => ({ ...r, mid: mids.get(r.id)! }));
@@ -143,7 +169,7 @@ export function newestFirst<Q extends { orderBy(expr: 'sort' | 'mid', direction:
 }
 
 export async function findMessage(db: Db, peer: UserId, id: string): Promise<MessageRow | undefined> {
-  return db.selectFrom('messaging_messages').selectAll().where('peer', '=', peer).where('id', '=', id).executeTakeFirst();
+  return (await selectMessage(db, peer, id)).rows[0] as MessageRow | undefined;
 }
 
 /** By id alone (ids are random, so at most one per conversation; the first if a peer reused one). */

@@ -1,4 +1,5 @@
-import { isAppError, type Disposable, type Logger, type SendReceipt, type UserId } from '@discordopus/sdk';
+import type { Kysely } from 'kysely';
+import { isAppError, preparedQuery, type Disposable, type Logger, type SendReceipt, type UserId } from '@discordopus/sdk';
 import { BATCHABLE_TYPES, MAX_BATCH_RECORDS, MAX_IDS_PER_RECORD } from '../common/messaging-protocol.ts';
 import type { MessageStatus } from '../common/messaging-api.ts';
 import { statusAdvances, type Db, type OutboxRow } from './messaging-store.ts';
@@ -70,6 +71,16 @@ const BATCH_BYTES = 40_000;
  */
 const SETTLE_DELAY_MS = 25;
 
+/* The statements of one message's delivery, prepared (see preparedQuery). */
+const insertRow = preparedQuery((db: Kysely<any>, peer: string, type: string, record: string, messageId: string | null) =>
+  db.insertInto('messaging_outbox').values({ peer, type, record, message_id: messageId, attempts: 0, next_attempt_at: 0, held: 0 }));
+const selectRows = preparedQuery((db: Kysely<any>, peer: string, after: number) =>
+  db.selectFrom('messaging_outbox').selectAll().where('peer', '=', peer).where('held', '=', 0).where('oid', '>', after).orderBy('oid').limit(ROWS_PER_RUN));
+const deleteRow = preparedQuery((db: Kysely<any>, oid: number) => db.deleteFrom('messaging_outbox').where('oid', '=', oid));
+const selectStatus = preparedQuery((db: Kysely<any>, peer: string, id: string) => db.selectFrom('messaging_messages').select(['id', 'status']).where('peer', '=', peer).where('id', '=', id));
+const updateStatus = preparedQuery((db: Kysely<any>, status: string, peer: string, id: string) =>
+  db.updateTable('messaging_messages').set({ status, error_code: null, error_message: null }).where('peer', '=', peer).where('id', '=', id));
+
 /** Errors that retrying cannot fix: the message is marked failed until the user retries it. */
 const LASTING = new Set(['channels/identity-changed', 'channels/not-a-contact', 'channels/too-large', 'plugin/permission-denied']);
 /** Operations that refer to earlier messages: sent alone, after everything before them arrived. */
@@ -99,12 +110,13 @@ export class Outbox implements Disposable {
 
   /** Adds a record (call inside the transaction that stores what it is about). */
   async enqueue(db: Db, peer: UserId, type: string, record: string, messageId?: string): Promise<void> {
-    await db.insertInto('messaging_outbox').values({ peer, type, record, message_id: messageId ?? null, attempts: 0, next_attempt_at: 0, held: 0 }).execute();
+    await insertRow(db, peer, type, record, messageId ?? null);
   }
 
   /** Adds several records in one statement, in order. */
   async enqueueMany(db: Db, records: readonly { peer: UserId; type: string; record: string; messageId?: string }[]): Promise<void> {
     if (records.length === 0) return;
+    if (records.length === 1) return this.enqueue(db, records[0]!.peer, records[0]!.type, records[0]!.record, records[0]!.messageId);
     await db.insertInto('messaging_outbox').values(records.map((r) => ({
       peer: r.peer, type: r.type, record: r.record, message_id: r.messageId ?? null, attempts: 0, next_attempt_at: 0, held: 0,
     }))).execute();
@@ -173,7 +185,8 @@ export class Outbox implements Disposable {
   async recordSettled(db: Db, items: readonly SettledUnit[]): Promise<StatusChange[]> {
     if (items.length === 0) return [];
     const oids = items.flatMap((i) => i.unit.rows.map((r) => r.oid));
-    await db.deleteFrom('messaging_outbox').where('oid', 'in', oids).execute();
+    if (oids.length === 1) await deleteRow(db, oids[0]!);
+    else await db.deleteFrom('messaging_outbox').where('oid', 'in', oids).execute();
     const byTarget = new Map<string, { peer: UserId; status: MessageStatus; ids: string[] }>();
     for (const { peer, unit, status } of items) {
       const ids = messageIds(unit);
@@ -185,6 +198,13 @@ export class Outbox implements Disposable {
     }
     const changes: StatusChange[] = [];
     for (const { peer, status, ids } of byTarget.values()) {
+      if (ids.length === 1) {
+        const [row] = (await selectStatus(db, peer, ids[0]!)).rows as { id: string; status: MessageStatus }[];
+        if (!row || !statusAdvances(row.status, status)) continue;
+        await updateStatus(db, status, peer, row.id);
+        changes.push({ peer, id: row.id, status });
+        continue;
+      }
       const rows = await db.selectFrom('messaging_messages').select(['id', 'status']).where('peer', '=', peer).where('id', 'in', ids).execute();
       const advancing = rows.filter((r) => statusAdvances(r.status, status)).map((r) => r.id);
       if (advancing.length === 0) continue;
@@ -247,8 +267,7 @@ export class Outbox implements Disposable {
       const room = window - queue.inFlight;
       if (room <= 0) return;
       if (queue.inFlight === 0) queue.cursor = 0;
-      const read = await this.options.db.selectFrom('messaging_outbox').selectAll().where('peer', '=', peer).where('held', '=', 0)
-        .where('oid', '>', queue.cursor).orderBy('oid').limit(ROWS_PER_RUN).execute();
+      const read = (await selectRows(this.options.db, peer, queue.cursor)).rows as OutboxRow[];
       if (this.stopped) return;
       const rows = read.filter((r) => !this.settledOids.has(r.oid));
       if (rows.length === 0) {
