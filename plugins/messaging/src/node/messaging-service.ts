@@ -31,6 +31,12 @@ export interface MessagingServiceOptions {
 }
 
 const READ_RECEIPTS_SETTING = 'messaging.sendReadReceipts';
+/**
+ * Texts stored per transaction when many are sent at once: enough to share the commit, few
+ * enough that the first ones leave while the next are stored (a transaction keeps the event
+ * loop, and so the link, busy until it ends).
+ */
+const TEXTS_PER_COMMIT = 256;
 const TYPING_TIMEOUT_MS = 5_000;
 /** A peer's "typing" shows this long unless repeated; senders repeat it while the user types. */
 export const TYPING_EXPIRY_MS = 8_000;
@@ -114,7 +120,7 @@ export class MessagingService implements MessagingApi, Disposable {
     this.writingTexts = true;
     try {
       while (this.pendingTexts.length > 0) {
-        const batch = this.pendingTexts.splice(0, 256);
+        const batch = this.pendingTexts.splice(0, TEXTS_PER_COMMIT);
         let outcomes: (MessageRow | AppError)[];
         try {
           outcomes = await this.transaction((db) => this.storeOutgoing(db, batch));
@@ -132,6 +138,9 @@ export class MessagingService implements MessagingApi, Disposable {
           peers.add(item.peer);
         });
         for (const peer of peers) this.outbox.deliver(peer);
+        // A transaction's statements run back to back without giving the event loop a turn:
+        // let the link send what was just handed to it before storing the next group.
+        if (this.pendingTexts.length > 0) await new Promise((resolve) => setImmediate(resolve));
       }
     } finally {
       this.writingTexts = false;
