@@ -74,13 +74,43 @@ export function errorMappingDatabase(db: SqliteDatabase, file: string): SqliteDa
       throw mapSqliteError(error, file);
     }
   };
+  // Each cached statement with its error-mapping wrapper, made once (kysely asks for one per query).
   const cache = new Map<string, SqliteStatement>();
+  const wrap = (sql: string, statement: SqliteStatement): SqliteStatement => ({
+    reader: statement.reader,
+    all: (parameters) => {
+      if (statementObserver) return observed(sql, () => guard(() => statement.all(parameters)));
+      try {
+        return statement.all(parameters);
+      } catch (error) {
+        throw mapSqliteError(error, file);
+      }
+    },
+    run: (parameters) => {
+      if (statementObserver) return observed(sql, () => guard(() => statement.run(parameters)));
+      try {
+        return statement.run(parameters);
+      } catch (error) {
+        throw mapSqliteError(error, file);
+      }
+    },
+    iterate: (parameters) => {
+      const iterator = guard(() => db.prepare(sql).iterate(parameters));
+      return {
+        next: () => guard(() => iterator.next()),
+        return: (value?: unknown) => iterator.return?.(value) ?? { done: true, value: undefined },
+        [Symbol.iterator]() {
+          return this;
+        },
+      } as IterableIterator<unknown>;
+    },
+  });
   const cached = (sql: string): SqliteStatement => {
     let statement = cache.get(sql);
     if (statement) {
       cache.delete(sql);
     } else {
-      statement = guard(() => db.prepare(sql));
+      statement = wrap(sql, guard(() => db.prepare(sql)));
       if (cache.size >= STATEMENT_CACHE_SIZE) cache.delete(cache.keys().next().value!);
     }
     cache.set(sql, statement);
@@ -91,23 +121,6 @@ export function errorMappingDatabase(db: SqliteDatabase, file: string): SqliteDa
       cache.clear();
       db.close();
     },
-    prepare(sql: string): SqliteStatement {
-      const statement = cached(sql);
-      return {
-        reader: statement.reader,
-        all: (parameters) => observed(sql, () => guard(() => statement.all(parameters))),
-        run: (parameters) => observed(sql, () => guard(() => statement.run(parameters))),
-        iterate: (parameters) => {
-          const iterator = guard(() => db.prepare(sql).iterate(parameters));
-          return {
-            next: () => guard(() => iterator.next()),
-            return: (value?: unknown) => iterator.return?.(value) ?? { done: true, value: undefined },
-            [Symbol.iterator]() {
-              return this;
-            },
-          } as IterableIterator<unknown>;
-        },
-      };
-    },
+    prepare: cached,
   };
 }
