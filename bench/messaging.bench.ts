@@ -10,6 +10,7 @@
  *                         (ICE + DTLS + SCTP, signals inside the ratchet) is up and a second
  *                         message sent over it is shown
  *   latency_p50_ms / latency_p99_ms  established peer link, one message at a time, sendText until shown
+ *                         (400 messages, after 200 that warm up the code: latency_cold_* report those)
  *   msgs_per_s            sustained over the link: N messages queued at once, until the receiver has all
  *                         (median of three such bursts, after one that warms up the code)
  * Extra lines, same run: the same on the relay route (a sender without peer links); the kernel's
@@ -300,14 +301,14 @@ export default async (out: BenchOutput) => {
       cpu_us_per_msg_receiver: Math.round((bob1.micros - bob0.micros) / messages),
     };
   };
-  const established = async (api: MessagingApi, label: string) => {
+  const established = async (api: MessagingApi, label: string, count = pings) => {
     const latencies: number[] = [];
-    for (let i = 0; i < pings; i++) {
+    for (let i = 0; i < count; i++) {
       const start = performance.now();
       await shown(api, `${label} ${i}`);
       latencies.push(performance.now() - start);
     }
-    return { count: pings, ...stats(latencies) };
+    return { count, ...stats(latencies) };
   };
   // The app hands over `count` messages at once (they share commits); measured until the
   // receiver has stored the last one.
@@ -380,7 +381,10 @@ export default async (out: BenchOutput) => {
       case: 'baseline-idle-link', route: 'direct', seconds: idle.seconds,
       cpu_us_per_s_sender: Math.round(idle.cpu_us_per_msg_sender / idle.seconds), cpu_us_per_s_receiver: Math.round(idle.cpu_us_per_msg_receiver / idle.seconds),
     });
-    const direct = await measured('established-direct', pings, () => established(api, 'ping'));
+    // The first pings run code the JIT has not compiled yet: reported apart, then the measured round.
+    const cold = await established(api, 'cold ping');
+    out.line({ case: 'established-cold', route: 'direct', ...cold });
+    const direct = await measured('established-direct', 2 * pings, () => established(api, 'ping', 2 * pings));
     out.line({ case: 'established', route: 'direct', ...direct });
     out.line({ case: 'sustained-awaiting-each-send', route: 'direct', ...(await sustained(api, Math.min(burst, 200), false)) });
     const together = await sustainedRate('direct', api);
@@ -399,6 +403,8 @@ export default async (out: BenchOutput) => {
       first_direct_message_p50_ms: firstLink.p50_ms,
       latency_p50_ms: direct.p50_ms,
       latency_p99_ms: direct.p99_ms,
+      latency_cold_p50_ms: cold.p50_ms,
+      latency_cold_p99_ms: cold.p99_ms,
       msgs_per_s: together.msgs_per_s,
       relay_latency_p50_ms: relayPing.p50_ms,
       relay_latency_p99_ms: relayPing.p99_ms,
