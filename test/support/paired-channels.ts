@@ -1,12 +1,14 @@
 /*
  * In-process SecureChannels for plugin scenarios on real kernels: two sides whose `send`
- * resolves once the other side's handlers ran, like a kernel ack. A test can take a side
+ * resolves once the other side's handlers ran, like a kernel ack (without a store step, as from
+ * the kernel's inbox: see TestChannelHandlers). A test can take a side
  * offline, lose confirmations, or fail every send with a lasting error code.
  */
 import {
-  AppError, Emitter, toDisposable, type Disposable, type LinkState, type MessageHandler, type PeerMessage, type SecureChannels,
+  AppError, Emitter, type Disposable, type LinkState, type MessageHandler, type PeerMessage, type SecureChannels,
   type SendReceipt, type StoringMessageHandler, type UserId,
 } from '@discordopus/sdk';
+import { TestChannelHandlers } from '../../core/src/node/kernel/kernel-test-support.ts';
 
 export class PairedChannels implements SecureChannels {
   readonly maxMessageBytes = 64_000;
@@ -20,7 +22,7 @@ export class PairedChannels implements SecureChannels {
   attempts = 0;
   /** Every record this side handed to the peer, decoded as JSON (null if it is not JSON). */
   readonly sent: { name: string; record: any }[] = [];
-  private readonly handlers = new Map<string, Set<MessageHandler | StoringMessageHandler>>();
+  private readonly handlers = new TestChannelHandlers();
   private readonly links = new Emitter<{ userId: UserId; state: LinkState }>();
   readonly onDidChangeLinkState = this.links.event;
   private queue: Promise<void> = Promise.resolve();
@@ -37,13 +39,9 @@ export class PairedChannels implements SecureChannels {
   }
 
   onMessage(name: string, handler: MessageHandler | StoringMessageHandler): Disposable {
-    let set = this.handlers.get(name);
-    if (!set) this.handlers.set(name, (set = new Set()));
-    set.add(handler);
-    return toDisposable(() => set.delete(handler));
+    return this.handlers.add(name, handler);
   }
 
-  /** No receive transaction here: storing handlers get every message without a store step, as from the kernel's inbox. */
   async send(to: UserId, name: string, data: Uint8Array): Promise<SendReceipt> {
     this.attempts++;
     if (this.failWith) throw new AppError(this.failWith, 'test: lasting failure');
@@ -64,11 +62,7 @@ export class PairedChannels implements SecureChannels {
 
   /** Runs the handlers one record at a time, in arrival order, as the kernel does per peer. */
   deliver(message: PeerMessage): Promise<void> {
-    const run = this.queue.then(async () => {
-      for (const handler of [...(this.handlers.get(message.channel) ?? [])]) {
-        await (typeof handler === 'function' ? handler(message) : handler.handle(message, undefined));
-      }
-    });
+    const run = this.queue.then(() => this.handlers.deliver(message));
     this.queue = run.catch(() => undefined);
     return run;
   }

@@ -79,27 +79,48 @@ export function captureLogger(level = 'debug'): CapturedLogger {
 export const ALICE = userIdFromPublicKey(new Uint8Array(32).fill(1));
 export const BOB = userIdFromPublicKey(new Uint8Array(32).fill(2));
 
+/**
+ * The channel handlers of a test SecureChannels. There is no receive transaction in a test
+ * transport, so a storing handler gets each message without a store step, as from the kernel's inbox.
+ */
+export class TestChannelHandlers {
+  private readonly byName = new Map<string, Set<MessageHandler | StoringMessageHandler>>();
+
+  add(name: string, handler: MessageHandler | StoringMessageHandler): Disposable {
+    let set = this.byName.get(name);
+    if (!set) this.byName.set(name, (set = new Set()));
+    set.add(handler);
+    return toDisposable(() => set.delete(handler));
+  }
+
+  /** Runs the channel's handlers one after the other. */
+  async deliver(message: PeerMessage): Promise<void> {
+    for (const handler of [...(this.byName.get(message.channel) ?? [])]) {
+      await (typeof handler === 'function' ? handler(message) : handler.handle(message, undefined));
+    }
+  }
+
+  count(name: string): number {
+    return this.byName.get(name)?.size ?? 0;
+  }
+}
+
 /** SecureChannels whose `send` delivers to the local handler of the same channel, as if from `to`. */
 export class LoopbackChannels implements SecureChannels {
   readonly maxMessageBytes = 65_536;
   /** Channel names as they reached this service (prefixed by the kernel). */
   readonly sent: string[] = [];
-  private readonly handlers = new Map<string, Set<MessageHandler | StoringMessageHandler>>();
+  private readonly handlers = new TestChannelHandlers();
   private readonly linkChanged = new Emitter<{ userId: UserId; state: LinkState }>();
   readonly onDidChangeLinkState = this.linkChanged.event;
 
   onMessage(name: string, handler: MessageHandler | StoringMessageHandler): Disposable {
-    let set = this.handlers.get(name);
-    if (!set) this.handlers.set(name, (set = new Set()));
-    set.add(handler);
-    return toDisposable(() => set.delete(handler));
+    return this.handlers.add(name, handler);
   }
 
-  /** No receive transaction here: storing handlers get each message without a store step. */
   async send(to: UserId, name: string, data: Uint8Array): Promise<SendReceipt> {
     this.sent.push(name);
-    const message: PeerMessage = { from: to, channel: name, data, receivedAt: Date.now() };
-    for (const handler of this.handlers.get(name) ?? []) await (typeof handler === 'function' ? handler(message) : handler.handle(message, undefined));
+    await this.handlers.deliver({ from: to, channel: name, data, receivedAt: Date.now() });
     return { stored: false };
   }
 
@@ -108,7 +129,7 @@ export class LoopbackChannels implements SecureChannels {
   }
 
   handlerCount(name: string): number {
-    return this.handlers.get(name)?.size ?? 0;
+    return this.handlers.count(name);
   }
 }
 

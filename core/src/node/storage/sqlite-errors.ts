@@ -74,26 +74,13 @@ export function errorMappingDatabase(db: SqliteDatabase, file: string): SqliteDa
       throw mapSqliteError(error, file);
     }
   };
+  const execute = <T>(sql: string, fn: () => T): T => (statementObserver ? observed(sql, () => guard(fn)) : guard(fn));
   // Each cached statement with its error-mapping wrapper, made once (kysely asks for one per query).
   const cache = new Map<string, SqliteStatement>();
   const wrap = (sql: string, statement: SqliteStatement): SqliteStatement => ({
     reader: statement.reader,
-    all: (parameters) => {
-      if (statementObserver) return observed(sql, () => guard(() => statement.all(parameters)));
-      try {
-        return statement.all(parameters);
-      } catch (error) {
-        throw mapSqliteError(error, file);
-      }
-    },
-    run: (parameters) => {
-      if (statementObserver) return observed(sql, () => guard(() => statement.run(parameters)));
-      try {
-        return statement.run(parameters);
-      } catch (error) {
-        throw mapSqliteError(error, file);
-      }
-    },
+    all: (parameters) => execute(sql, () => statement.all(parameters)),
+    run: (parameters) => execute(sql, () => statement.run(parameters)),
     iterate: (parameters) => {
       const iterator = guard(() => db.prepare(sql).iterate(parameters));
       return {
