@@ -75,6 +75,45 @@ describe('SecureChannelsImpl', () => {
     await until('the next record', () => again.length === 2);
   });
 
+  it("runs a storing handler's store step in the receiving commit: stored acks, a failing step undone alone, the inbox before delivery starts", async () => {
+    const [a, b] = await bed.pair();
+    const relay = new MemoryRelay();
+    await b.profile.db.schema.createTable('x_notes').addColumn('body', 'text').execute();
+    const notes = async () => (await b.profile.db.selectFrom('x_notes').select('body').execute()).map((r) => r.body as string);
+    const alice = await channelsFor(a, relay);
+    const bob = await channelsFor(b, relay);
+    const handled: [string, unknown][] = [];
+    bob.onMessage('x/chat', {
+      store: async (m, db) => {
+        const body = dec(m.data);
+        await db.insertInto('x_notes').values({ body }).execute();
+        if (body.startsWith('poison')) throw new Error('store bug');
+        return body.length;
+      },
+      handle: (m, stored) => void handled.push([dec(m.data), stored?.value]),
+    });
+    const to = b.keyring.userId;
+    // Before the plugins are active, records go to the inbox: acked as not stored.
+    expect(await alice.send(to, 'x/chat', enc('early'))).toEqual({ stored: false });
+    expect(await notes()).toEqual([]);
+    bob.startDelivery();
+    await until('the early record', () => handled.length === 1);
+    expect(handled[0]).toEqual(['early', undefined]);
+    // Then the store step stores it in the commit that takes the ratchet step; nothing in the inbox.
+    expect(await alice.send(to, 'x/chat', enc('hello'))).toEqual({ stored: true });
+    expect(await notes()).toEqual(['hello']);
+    await until('the stored record', () => handled.length === 2);
+    expect(handled[1]).toEqual(['hello', 5]);
+    // A step that throws is undone alone (its insert too); the record takes the inbox, and the conversation goes on.
+    expect(await alice.send(to, 'x/chat', enc('poison'))).toEqual({ stored: false });
+    expect(await notes()).toEqual(['hello']);
+    expect(await alice.send(to, 'x/chat', enc('after'))).toEqual({ stored: true });
+    await until('all records', () => handled.length === 4);
+    expect(handled.slice(2)).toEqual([['poison', undefined], ['after', 5]]);
+    expect(await notes()).toEqual(['hello', 'after']);
+    await until('an empty inbox', async () => (await b.sessions.inbox()).length === 0);
+  });
+
   it('logs a failing handler and goes on with the next message; reports link states', async () => {
     const [a, b] = await bed.pair();
     const relay = new MemoryRelay();
