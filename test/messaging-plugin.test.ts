@@ -82,6 +82,18 @@ async function texts(side: Side): Promise<(string | null)[]> {
   return (await side.api.history(side.other, { limit: 500 })).messages.map((m) => m.text);
 }
 
+/** The whole conversation, oldest first, page by page. */
+async function allTexts(side: Side): Promise<(string | null)[]> {
+  const all: (string | null)[] = [];
+  let before: string | undefined;
+  do {
+    const page = await side.api.history(side.other, { limit: 500, ...(before ? { before } : {}) });
+    all.unshift(...page.messages.map((m) => m.text));
+    before = page.before;
+  } while (before);
+  return all;
+}
+
 function dropped(side: Side): string[] {
   return side.log.lines.filter((l) => l.msg === 'messaging: dropped a record from a peer' || l.message === 'messaging: dropped a record from a peer').map((l) => String(l.reason));
 }
@@ -179,6 +191,22 @@ describe('messaging plugin: delivery', () => {
     expect(bob.changes.filter((c) => c.kind === 'message')).toHaveLength(150);
     // 150 messages in batches (MAX_BATCH_RECORDS), plus one resend: far fewer channel messages than texts.
     expect(alice.channels.attempts - attempts).toBeLessThan(10);
+  });
+
+  it('delivers a backlog larger than one read of the outbox, pipelined: each message once, in order, all delivered', async () => {
+    const { alice, bob } = await pair();
+    bob.channels.online = false;
+    const failed = nextEvent(alice.api.onDidChange, (c) => c.kind === 'status' && c.error !== undefined, 20_000);
+    // More rows than one read (2,048), queued at once: they share commits.
+    const sent = await Promise.all(Array.from({ length: 2_300 }, (_, i) => alice.api.sendText(BOB, `many ${i}`)));
+    await failed;
+    bob.channels.online = true;
+    alice.channels.announce();
+    await alice.api.flush(BOB);
+    await Promise.all(sent.map((m) => status(alice, m.id, 'delivered')));
+    expect(await allTexts(bob)).toEqual(sent.map((m) => m.text));
+    expect(bob.changes.filter((c) => c.kind === 'message')).toHaveLength(2_300);
+    expect(await alice.api.conversations()).toMatchObject([{ peer: BOB, queued: 0 }]);
   });
 
   it('stores concurrent sends in call order; a bad one fails alone', async () => {

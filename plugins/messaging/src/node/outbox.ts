@@ -42,7 +42,9 @@ export interface SettledUnit {
 interface PeerQueue {
   /** Units sent and not confirmed or failed yet. */
   inFlight: number;
-  /** Rows up to this oid were sent in the current streak (reset when nothing is in flight). */
+  /** The rows of those units: never sent twice at once. */
+  inFlightOids: Set<number>;
+  /** Rows up to this oid were sent (or confirmed); rewound to 0 when rows behind it may need sending (a failure, a forced delivery). */
   cursor: number;
   pumping: boolean;
   /** A delivery was asked for while pumping: look for rows again. */
@@ -129,6 +131,8 @@ export class Outbox implements Disposable {
     if (force) {
       queue.retryAt = 0;
       queue.reachable = true;
+      // A retry may have released held rows behind the cursor; a start has none in memory.
+      queue.cursor = 0;
     }
     void this.pump(peer, queue);
   }
@@ -230,7 +234,7 @@ export class Outbox implements Disposable {
   private queue(peer: UserId): PeerQueue {
     let queue = this.queues.get(peer);
     if (!queue) {
-      queue = { inFlight: 0, cursor: 0, pumping: false, again: false, barrier: false, failed: false, retryAt: 0, reachable: false, timer: undefined, waiters: [] };
+      queue = { inFlight: 0, inFlightOids: new Set(), cursor: 0, pumping: false, again: false, barrier: false, failed: false, retryAt: 0, reachable: false, timer: undefined, waiters: [] };
       this.queues.set(peer, queue);
     }
     return queue;
@@ -266,13 +270,17 @@ export class Outbox implements Disposable {
       }
       const room = window - queue.inFlight;
       if (room <= 0) return;
-      if (queue.inFlight === 0) queue.cursor = 0;
       const read = (await selectRows(this.options.db, peer, queue.cursor)).rows as OutboxRow[];
       if (this.stopped) return;
-      const rows = read.filter((r) => !this.settledOids.has(r.oid));
+      // Confirmed rows wait to be deleted, in-flight ones for their confirmation: neither goes again.
+      const rows = read.filter((r) => !this.settledOids.has(r.oid) && !queue.inFlightOids.has(r.oid));
       if (rows.length === 0) {
-        this.clearTimer(queue);
-        return;
+        if (read.length < ROWS_PER_RUN) {
+          this.clearTimer(queue);
+          return;
+        }
+        queue.cursor = read.at(-1)!.oid;
+        continue;
       }
       const now = this.options.now();
       const waitUntil = Math.max(queue.retryAt, queue.reachable ? 0 : rows[0]!.next_attempt_at);
@@ -296,6 +304,7 @@ export class Outbox implements Disposable {
 
   private start(peer: UserId, queue: PeerQueue, unit: Unit): void {
     queue.inFlight++;
+    for (const row of unit.rows) queue.inFlightOids.add(row.oid);
     queue.cursor = Math.max(queue.cursor, unit.rows.at(-1)!.oid);
     const sending = this.options.send(peer, new TextEncoder().encode(unit.record)).then(
       (receipt) => this.confirmed(peer, queue, unit, receipt.stored ? 'delivered' : 'sent'),
@@ -304,6 +313,7 @@ export class Outbox implements Disposable {
       if (!this.stopped) this.options.log.error('messaging: outbox bookkeeping failed', { peer, error });
     }).finally(() => {
       queue.inFlight--;
+      for (const row of unit.rows) queue.inFlightOids.delete(row.oid);
       if (BARRIERS.has(unit.type)) queue.barrier = false;
       this.sending.delete(sending);
       if (!this.stopped) void this.pump(peer, queue);
@@ -329,6 +339,8 @@ export class Outbox implements Disposable {
     if (!lasting) {
       queue.failed = true;
       queue.reachable = false;
+      // This unit and what was queued after it go again, in order, at the retry.
+      queue.cursor = 0;
       queue.retryAt = Math.max(queue.retryAt, retryAt);
     }
     const problem = describe(error);
