@@ -421,6 +421,7 @@ export class MessagingService implements MessagingApi, Disposable {
       for (const announce of announcements) await announce();
     };
   }
+
   /**
    * Stores a batch's texts with a few statements. The usual case: all are new and come after
    * everything received from this peer. Anything else (copies, a late retry) goes one by one.

@@ -202,18 +202,16 @@ export class Outbox implements Disposable {
     }
     const changes: StatusChange[] = [];
     for (const { peer, status, ids } of byTarget.values()) {
-      if (ids.length === 1) {
-        const [row] = (await selectStatus(db, peer, ids[0]!)).rows as { id: string; status: MessageStatus }[];
-        if (!row || !statusAdvances(row.status, status)) continue;
-        await updateStatus(db, status, peer, row.id);
-        changes.push({ peer, id: row.id, status });
-        continue;
-      }
-      const rows = await db.selectFrom('messaging_messages').select(['id', 'status']).where('peer', '=', peer).where('id', 'in', ids).execute();
+      // One message (one at a time, the usual case) takes the prepared statements.
+      const rows = ids.length === 1
+        ? (await selectStatus(db, peer, ids[0]!)).rows as { id: string; status: MessageStatus }[]
+        : await db.selectFrom('messaging_messages').select(['id', 'status']).where('peer', '=', peer).where('id', 'in', ids).execute();
       const advancing = rows.filter((r) => statusAdvances(r.status, status)).map((r) => r.id);
-      if (advancing.length === 0) continue;
-      await db.updateTable('messaging_messages').set({ status, error_code: null, error_message: null })
-        .where('peer', '=', peer).where('id', 'in', advancing).execute();
+      if (advancing.length === 1) await updateStatus(db, status, peer, advancing[0]!);
+      else if (advancing.length > 1) {
+        await db.updateTable('messaging_messages').set({ status, error_code: null, error_message: null })
+          .where('peer', '=', peer).where('id', 'in', advancing).execute();
+      }
       for (const id of advancing) changes.push({ peer, id, status });
     }
     return changes;
