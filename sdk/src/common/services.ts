@@ -101,6 +101,12 @@ export interface StoringMessageHandler<T = unknown> {
   handle(message: PeerMessage, stored: { value: T } | undefined): void | Promise<void>;
 }
 
+/** True for a {@link StoringMessageHandler}: an object with `store` and `handle` functions. */
+export function isStoringMessageHandler(handler: unknown): handler is StoringMessageHandler {
+  const candidate = handler as Partial<StoringMessageHandler> | null;
+  return candidate !== null && typeof candidate === 'object' && typeof candidate.store === 'function' && typeof candidate.handle === 'function';
+}
+
 /**
  * End-to-end encrypted, authenticated channels to contacts. A plugin sends and receives
  * plaintext; the kernel encrypts with the pairwise Double Ratchet session and picks the

@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import {
-  AppError, DisposableCollection, Emitter, isAppError, isUserId, toDisposable, type Contact, type Disposable, type Event, type LinkState,
+  AppError, DisposableCollection, Emitter, isAppError, isStoringMessageHandler, isUserId, toDisposable, type Contact, type Disposable, type Event, type LinkState,
   type Logger, type MessageHandler, type PeerMessage, type SecureChannels, type SendOptions, type SendReceipt, type StoringMessageHandler, type UserId,
 } from '@discordopus/sdk';
 import type { CryptoProvider } from '../../common/crypto/crypto-provider.ts';
@@ -432,7 +432,7 @@ function ackRecords(received: readonly { plaintext: Uint8Array; stored: boolean 
 /** The registered form of a plain or a storing handler. @throws TypeError for anything else */
 function channelHandler(fn: string, handler: MessageHandler | StoringMessageHandler): ChannelHandler {
   if (typeof handler === 'function') return { handle: (message) => handler(message) };
-  if (handler !== null && typeof handler === 'object' && typeof handler.store === 'function' && typeof handler.handle === 'function') {
+  if (isStoringMessageHandler(handler)) {
     return { handle: (message, stored) => handler.handle(message, stored), store: (message, db) => handler.store(message, db) };
   }
   throw new TypeError(`${fn}: expected a handler function, or an object with store and handle functions`);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Container } from 'inversify';
 import type { Kysely } from 'kysely';
 import {
-  AppError, ContactsService, DisposableCollection, IdentityInfo, PeerStreams, SecureChannels, tablePrefixFor,
+  AppError, ContactsService, DisposableCollection, IdentityInfo, isStoringMessageHandler, PeerStreams, SecureChannels, tablePrefixFor,
   type ContributionRegistry, type Disposable, type Event, type EventBus, type Logger, type PeerMessage,
   type PeerStream, type PermissionName, type PluginContext, type PluginPermissions, type PluginStorage, type SettingsService, type UserId,
 } from '@discordopus/sdk';
@@ -95,7 +95,7 @@ export function createPluginContext(options: PluginContextOptions): PluginContex
       // The plugin sees its own channel name, never the kernel's prefixed one.
       const own = (message: PeerMessage): PeerMessage => ({ ...message, channel: name });
       if (typeof handler === 'function') return owned.push(real.onMessage(full, (message: PeerMessage) => handler(own(message))));
-      if (handler === null || typeof handler !== 'object' || typeof handler.store !== 'function' || typeof handler.handle !== 'function') {
+      if (!isStoringMessageHandler(handler)) {
         throw new TypeError('onMessage: expected a handler function, or an object with store and handle functions');
       }
       // The store step gets the kernel's receive transaction behind the plugin's table guard.
