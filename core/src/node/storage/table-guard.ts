@@ -1,7 +1,6 @@
 import { CompiledQuery, Kysely, SqliteDialect } from 'kysely';
 import type {
-  ConnectionProvider, DatabaseConnection, Driver, KyselyPlugin, OperationNode, PluginTransformQueryArgs, PluginTransformResultArgs,
-  QueryExecutor, QueryId, QueryResult, RootOperationNode, UnknownRow,
+  ConnectionProvider, DatabaseConnection, Driver, KyselyPlugin, OperationNode, QueryExecutor, QueryId, QueryResult, RootOperationNode,
 } from 'kysely';
 import { AppError, isTrustedSqlNode } from '@discordopus/sdk';
 
@@ -21,7 +20,7 @@ const DENIED_FUNCTION = /^(pragma_|sqlite_|load_extension$|fts3_tokenizer$|readf
 /**
  * A kysely handle that can only reach tables whose names start with `tablePrefix`.
  *
- * A KyselyPlugin walks every query's operation-node tree and refuses (AppError
+ * The handle's executor walks every query's operation-node tree and refuses (AppError
  * `storage/table-not-allowed`) any table, index, view, trigger or CTE name outside the prefix,
  * also in joins, subqueries, foreign-key references and DDL; any schema-qualified name
  * (`main.x`, `temp.x`); raw `sql` fragments (their text cannot be checked: FTS5 tables are made
@@ -45,8 +44,8 @@ export function scopedKysely(db: Kysely<any>, tablePrefix: string, options: Scop
     throw new TypeError(`scopedKysely: tablePrefix must match ${PREFIX}, got ${JSON.stringify(tablePrefix)}`);
   }
   const others = (options.otherPrefixes ?? []).map((p) => p.toLowerCase()).filter((p) => p.startsWith(tablePrefix) && p !== tablePrefix);
-  const guard = new TableGuardPlugin(tablePrefix, others);
-  const executor = new GuardedExecutor(db.getExecutor().withPlugin(guard), guard);
+  const guard = new TableGuard(tablePrefix, others);
+  const executor = new GuardedExecutor(db.getExecutor(), guard);
   // The dialect is only used for introspection, which the guard refuses (it reads sqlite_master).
   const dialect = new SqliteDialect({ database: async () => { throw new Error('scopedKysely: no introspection'); } });
   return new Kysely<any>({ config: { dialect }, dialect, driver: transactionDriver, executor });
@@ -108,7 +107,7 @@ const approved = new WeakMap<object, { prefixes: string; sql: string }>();
 class GuardedExecutor implements QueryExecutor {
   constructor(
     private readonly base: QueryExecutor,
-    private readonly guard: TableGuardPlugin,
+    private readonly guard: TableGuard,
   ) {}
 
   get adapter() {
@@ -188,7 +187,7 @@ class GuardedExecutor implements QueryExecutor {
   }
 
   withoutPlugins(): QueryExecutor {
-    return this.derive(this.base.withoutPlugins().withPlugin(this.guard));
+    return this.derive(this.base.withoutPlugins());
   }
 }
 
@@ -203,7 +202,8 @@ function checkedStatements(prefixes: string): Set<string> {
   return checked;
 }
 
-class TableGuardPlugin implements KyselyPlugin {
+/** The check of one set of prefixes; it runs at compile time ({@link GuardedExecutor.compileQuery}), on the final tree. */
+class TableGuard {
   /** This handle's prefix and the other plugins' it must not reach: what a check depends on. */
   readonly prefixes: string;
   private readonly checked: Set<string>;
@@ -216,21 +216,12 @@ class TableGuardPlugin implements KyselyPlugin {
     this.checked = checkedStatements(this.prefixes);
   }
 
-  /** The check runs at compile time ({@link GuardedExecutor.compileQuery}), on the final tree. */
-  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    return args.node;
-  }
-
   /** Checks `node` unless its compiled text `sql` was checked before. @throws AppError `storage/table-not-allowed` */
   checkCompiled(node: OperationNode, sql: string): void {
     if (this.checked.has(sql)) return;
     this.visit(node, false);
     if (this.checked.size >= CHECKED_STATEMENTS) this.checked.delete(this.checked.values().next().value!);
     this.checked.add(sql);
-  }
-
-  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    return args.result;
   }
 
   private refuse(what: string, name: string): never {
