@@ -286,6 +286,11 @@ describe('Kernel permissions', () => {
     expect(received).toEqual([{ channel: 'text', text: 'hi' }]);
     expect(otherGot).toBe(0);
     expect(() => chat.ctx().channels.onMessage('', () => {})).toThrow(TypeError);
+    // A storing handler needs both functions; anything else is refused before it reaches the kernel.
+    for (const bad of ['nope', null, { store: async () => 1 }, { handle: () => {} }, { store: 1, handle: () => {} }]) {
+      expect(() => chat.ctx().channels.onMessage('text', bad as never)).toThrow(TypeError);
+    }
+    expect(services.channels.handlerCount('chat/text')).toBe(1);
     await kernel.stop();
     expect(services.channels.handlerCount('chat/text')).toBe(0);
   });
