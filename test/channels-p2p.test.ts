@@ -7,6 +7,8 @@ import { createClient, type DiscordOpusClient } from '../core/src/node/client/cr
 import { TEST_PROFILE_KDF, tempDir } from '../core/src/node/client/test-profiles.ts';
 import { NodeCryptoProvider } from '../core/src/node/crypto/node-crypto-provider.ts';
 import type { SecureChannelsImpl } from '../core/src/node/channels/secure-channels-impl.ts';
+import { encodeChannelRecord } from '../core/src/node/channels/channel-record.ts';
+import { PEER_ACK_CHANNEL } from '../core/src/node/channels/peer-route.ts';
 import { HostileRelay, RecordingLogger } from './channels-support.ts';
 import { until as waitUntil } from './support/until.ts';
 
@@ -77,6 +79,38 @@ describe('secure channels over peer-to-peer links', () => {
     expect(alice.received).toEqual(Array.from({ length: n }, (_, i) => `${MARK} b${i}`));
     expect(relay.count(SignalingEvents.envelope)).toBe(relayed);
     expect(alice.channels.linkState(bob.id)).toBe('connected');
+  });
+
+  it('acknowledges over the direct link outside the ratchet: one-way sends decrypt nothing on the sender', async () => {
+    await alice.channels.send(bob.id, CHANNEL, enc(`${MARK} warm-up`));
+    const sessions = alice.channels.sessions;
+    const receive = sessions.receive.bind(sessions);
+    let decrypted = 0;
+    sessions.receive = (...args) => {
+      decrypted++;
+      return receive(...args);
+    };
+    try {
+      for (let i = 0; i < 5; i++) expect(await alice.channels.send(bob.id, CHANNEL, enc(`${MARK} one-way ${i}`))).toEqual({ stored: false });
+    } finally {
+      sessions.receive = receive;
+    }
+    expect(decrypted).toBe(0);
+    expect(bob.received.slice(-5)).toEqual(Array.from({ length: 5 }, (_, i) => `${MARK} one-way ${i}`));
+  });
+
+  it('takes only acks on the link\'s ack channel: garbage and data records there are dropped with a reason', async () => {
+    const link = bob.channels.peerLinks!.get(alice.id)!;
+    const received = alice.received.length;
+    const smuggled = encodeChannelRecord({ kind: 'data', messageId: crypto.randomBytes(16), channel: CHANNEL, data: enc(`${MARK} outside the session`) });
+    await link.send(PEER_ACK_CHANNEL, new Uint8Array([1, 4, 0, 1])); // stored acks announcing an id that is not there
+    await link.send(PEER_ACK_CHANNEL, smuggled);
+    await until('both dropped', () => logger.dropped().filter((c) => c === 'crypto/malformed' || c === 'channels/not-an-ack').length >= 2);
+    expect(logger.dropped()).toEqual(expect.arrayContaining(['crypto/malformed', 'channels/not-an-ack']));
+    // The link and the conversation go on.
+    await bob.channels.send(alice.id, CHANNEL, enc(`${MARK} still talking`));
+    expect(alice.received.slice(received)).toEqual([`${MARK} still talking`]);
+    expect(alice.channels.isDirect(bob.id)).toBe(true);
   });
 
   it('carried the link signals (SDP with the DTLS fingerprint, ICE) only inside encrypted envelopes', () => {

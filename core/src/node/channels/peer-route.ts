@@ -4,6 +4,14 @@ import type { PeerSignal } from '../peer/peer-signal.ts';
 
 /** Peer-link channel that carries session envelopes (ratchet-encrypted, like on the relay). */
 export const PEER_ENVELOPE_CHANNEL = 'kernel/envelope';
+/**
+ * Peer-link channel for the kernel's acks, NOT ratchet-encrypted: the link is itself encrypted
+ * and authenticated to the peer (DTLS with the fingerprint that came through the session), and
+ * an ack holds only message ids. So acks turn no ratchet: one-way traffic costs no X25519 per
+ * message and no ratchet state commit on the side that gets the acks. Only `acks` records are
+ * accepted here; a receiver drops anything else.
+ */
+export const PEER_ACK_CHANNEL = 'kernel/acks';
 /** Sent once to open a link on demand; the receiver ignores it. */
 const PEER_HELLO_CHANNEL = 'kernel/hello';
 
@@ -29,6 +37,7 @@ export class PeerRoute {
     localId: UserId,
     sendSignal: (to: UserId, signal: PeerSignal) => Promise<void>,
     onEnvelope: (from: UserId, payload: Uint8Array) => void,
+    onAcks: (from: UserId, record: Uint8Array) => void,
     onConnected: (peer: UserId) => void,
     private readonly logger: Logger,
     options: PeerRouteOptions = {},
@@ -42,6 +51,7 @@ export class PeerRoute {
     });
     this.subscriptions.push(this.manager.onMessage(({ remoteId, channel, data }) => {
       if (channel === PEER_ENVELOPE_CHANNEL) onEnvelope(remoteId as UserId, data);
+      else if (channel === PEER_ACK_CHANNEL) onAcks(remoteId as UserId, data);
     }));
     this.subscriptions.push(this.manager.onDidChangeState(({ remoteId, state }) => {
       if (state === 'connected') onConnected(remoteId as UserId);
@@ -60,9 +70,18 @@ export class PeerRoute {
 
   /** Sends an envelope on the open link. @throws AppError `peer/*` when it is not (or no longer) open. */
   send(peer: UserId, payload: Uint8Array): Promise<void> {
+    return this.sendOn(peer, PEER_ENVELOPE_CHANNEL, payload);
+  }
+
+  /** Sends an `acks` record (plain: see {@link PEER_ACK_CHANNEL}) on the open link. @throws as {@link send} */
+  sendAcks(peer: UserId, record: Uint8Array): Promise<void> {
+    return this.sendOn(peer, PEER_ACK_CHANNEL, record);
+  }
+
+  private sendOn(peer: UserId, channel: string, data: Uint8Array): Promise<void> {
     const link = this.manager.get(peer);
     if (!link) return Promise.reject(new Error('no link'));
-    return link.send(PEER_ENVELOPE_CHANNEL, payload);
+    return link.send(channel, data);
   }
 
   /** Opens a link to `peer` in the background unless one is open or opening. */

@@ -92,17 +92,24 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
       options.sessions.localUserId,
       (to, signal) => this.sendSignal(to, signal),
       (from, payload) => this.track(this.receive(from, payload)),
+      (from, record) => this.receiveDirectAcks(from, record),
       (peer) => this.setLink(peer, 'connected'),
       options.logger,
       options.peerLinks,
     );
-    // Every receive batch is acknowledged by one `acks` record, encrypted and committed in the
-    // batch's own transaction: no separate ratchet step nor commit per ack.
+    // Every receive batch is acknowledged by one `acks` record, sent after the batch's commit:
+    // over a direct link as it is (PEER_ACK_CHANNEL), else encrypted in the batch's own
+    // transaction. Either way no separate ratchet step nor commit per ack.
     options.sessions.setResponder({
       reply: (_from, received) => ackRecords(received),
-      transmit: (to, payload) => void this.sendPayload(to, payload, true).catch((error: unknown) => {
-        this.options.logger.warn('channels: could not acknowledge messages', { to, code: isAppError(error) ? error.code : 'unknown' });
-      }),
+      transmit: (to, payload) => void this.sendPayload(to, payload, true).catch((error: unknown) => this.ackFailed(to, error)),
+      sendsDirect: (to) => this.isDirect(to),
+      transmitDirect: (to, records) => {
+        for (const record of records) {
+          // The link went down since the commit: the acks take the ratchet and the relay after all.
+          this.peers!.sendAcks(to, record).catch(() => this.track(this.transmit(to, decodeChannelRecord(record)).catch((error: unknown) => this.ackFailed(to, error))));
+        }
+      },
     });
   }
 
@@ -286,6 +293,32 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
   }
 
   /**
+   * Acks that came over the direct link, outside the ratchet (see PEER_ACK_CHANNEL). The link
+   * authenticated the peer; still, only an `acks` record is taken here: anything else would
+   * bypass the session, so it is dropped with a logged reason.
+   */
+  private receiveDirectAcks(from: UserId, bytes: Uint8Array): void {
+    if (this.closed) return;
+    let record: ChannelRecord;
+    try {
+      record = decodeChannelRecord(bytes);
+    } catch (error) {
+      this.drop(from, error);
+      return;
+    }
+    if (record.kind !== 'acks') {
+      this.drop(from, new AppError('channels/not-an-ack', `The direct link's ack channel carried a ${record.kind} record, which must travel inside the encrypted session.`));
+      return;
+    }
+    this.acknowledged(from, record);
+  }
+
+  private acknowledged(from: UserId, record: Extract<ChannelRecord, { kind: 'ack' | 'acks' }>): void {
+    const receipt: SendReceipt = { stored: record.kind === 'acks' && record.stored === true };
+    for (const id of record.kind === 'ack' ? [record.messageId] : record.messageIds) this.pending.get(`${from}:${toHex(id)}`)?.resolve(receipt);
+  }
+
+  /**
    * The peer lost its session with us and asked for a new one (the session layer checked the
    * request and deleted our sessions). Unacknowledged sends are retried by their callers (the
    * messaging outbox): the peer just wrote to us, so it is reachable again now.
@@ -313,8 +346,7 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
     }
     this.setLink(entry.from, 'connected');
     if (record.kind === 'ack' || record.kind === 'acks') {
-      const receipt: SendReceipt = { stored: record.kind === 'acks' && record.stored === true };
-      for (const id of record.kind === 'ack' ? [record.messageId] : record.messageIds) this.pending.get(`${entry.from}:${toHex(id)}`)?.resolve(receipt);
+      this.acknowledged(entry.from, record);
       this.removeLater(entry.inboxId);
       return;
     }
@@ -379,12 +411,12 @@ export class SecureChannelsImpl implements SecureChannels, Disposable {
 
   private async sendAck(to: UserId, messageId: Uint8Array): Promise<void> {
     if (this.closed) return;
-    try {
-      await this.transmit(to, { kind: 'ack', messageId });
-    } catch (error) {
-      // The sender times out and its plugin retries; nothing else to do here.
-      this.options.logger.warn('channels: could not acknowledge a message', { to, code: isAppError(error) ? error.code : 'unknown' });
-    }
+    await this.transmit(to, { kind: 'ack', messageId }).catch((error: unknown) => this.ackFailed(to, error));
+  }
+
+  /** The sender times out and its plugin retries; nothing else to do here. */
+  private ackFailed(to: UserId, error: unknown): void {
+    this.options.logger.warn('channels: could not acknowledge messages', { to, code: isAppError(error) ? error.code : 'unknown' });
   }
 
   private drop(from: UserId, error: unknown): void {

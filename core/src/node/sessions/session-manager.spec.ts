@@ -4,7 +4,7 @@ import { until } from '../../../../test/support/until.ts';
 import { equalBytes } from '../../common/crypto/bytes.ts';
 import { NodeCryptoProvider } from '../crypto/node-crypto-provider.ts';
 import { RATCHET_HEADER_BYTES, decodeRatchetHeader } from '../../common/protocol/double-ratchet.ts';
-import { RESERVED_SENDING_KEYS } from './session-manager.ts';
+import { RENEW_RESERVATION_BELOW, RESERVED_SENDING_KEYS } from './session-manager.ts';
 import { SessionTestBed, type Party } from './session-test-support.ts';
 import { decodeSessionEnvelope } from './session-envelope.ts';
 import { PREKEYS_TABLE, SESSIONS_TABLE } from './session-migrations.ts';
@@ -184,14 +184,27 @@ describe('SessionManager', () => {
     for (const i of [2, 0, 1]) expect(await deliver(a2, b, sent[i]!)).toBe(`r${i}`);
     expect(await failure(b.sessions.receive(aliceId, sent[1]!))).toBe('crypto/replay');
 
-    // The restart's first send committed a new reservation; the sends within it commit nothing.
+    // The restart's first send committed a new reservation; the sends within it commit nothing
+    // until it runs low: the send that leaves fewer than RENEW_RESERVATION_BELOW keys renews it in
+    // a commit after its turn (not on its own path).
     const reserved = await stateOf(a2);
-    for (let i = 0; i < RESERVED_SENDING_KEYS; i++) await a2.sessions.encrypt(bobId, enc(`within ${i}`));
+    const untilLow = RESERVED_SENDING_KEYS - RENEW_RESERVATION_BELOW;
+    const within: Uint8Array[] = [];
+    for (let i = 0; i < untilLow; i++) within.push(await a2.sessions.encrypt(bobId, enc(`within ${i}`)));
+    await new Promise((resolve) => setTimeout(resolve, 20));
     expect(await stateOf(a2)).toEqual(reserved);
-    const beyond = await a2.sessions.encrypt(bobId, enc('beyond'));
-    expect(await stateOf(a2)).not.toEqual(reserved);
-    expect(await deliver(a2, b, beyond)).toBe('beyond');
-    expect(await deliver(b, a2, await b.sessions.encrypt(aliceId, enc('back')))).toBe('back');
+    const low = await a2.sessions.encrypt(bobId, enc('low'));
+    expect(await stateOf(a2)).toEqual(reserved);
+    await until('the reservation is renewed', async () => !equalBytes(await stateOf(a2), reserved), 5_000);
+    // Renewed ahead of the last key used: a crash now would skip keys, never reuse one.
+    await a2.profile.close();
+    const a3 = await open(a2.dir, false, 'alice');
+    const beyond = await a3.sessions.encrypt(bobId, enc('beyond'));
+    expect(n(beyond)).toBe(n(low) + 1 + RESERVED_SENDING_KEYS);
+    for (const [i, m] of within.entries()) expect(await deliver(a3, b, m)).toBe(`within ${i}`);
+    expect(await deliver(a3, b, low)).toBe('low');
+    expect(await deliver(a3, b, beyond)).toBe('beyond');
+    expect(await deliver(b, a3, await b.sessions.encrypt(aliceId, enc('back')))).toBe('back');
   });
 
   it('resets a session only on a fresh request signed by the contact, for us; replays, forgeries and redirects are refused', async () => {

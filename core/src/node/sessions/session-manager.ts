@@ -113,6 +113,15 @@ interface Reservation {
 export interface BatchResponder {
   reply(from: UserId, received: readonly { plaintext: Uint8Array; stored: boolean }[]): Uint8Array[];
   transmit(to: UserId, payload: Uint8Array): void;
+  /**
+   * Optional: true when replies to `to` can leave as they are over a direct link that is itself
+   * authenticated and encrypted (DTLS, whose fingerprint came through this session). They then
+   * take no ratchet step, and go to {@link transmitDirect} after the commit instead of being
+   * sealed in the session: one-way traffic then never turns the ratchet (no X25519 per ack,
+   * no ratchet state to commit on the side that receives them).
+   */
+  sendsDirect?(to: UserId): boolean;
+  transmitDirect?(to: UserId, records: readonly Uint8Array[]): void;
 }
 
 /** A session reset request is accepted only if its time is this close to ours. */
@@ -132,7 +141,12 @@ const UNSAVED_FLUSH_MS = 1_000;
  * keys in between are skipped (the peer derives them as skipped keys, bounded by MAX_SKIP), never
  * reused.
  */
-export const RESERVED_SENDING_KEYS = 8;
+export const RESERVED_SENDING_KEYS = 64;
+/**
+ * A send that leaves fewer reserved keys than this renews the reservation with a commit in the
+ * background, so a steady stream of sends never waits for one.
+ */
+export const RENEW_RESERVATION_BELOW = RESERVED_SENDING_KEYS / 2;
 
 const updateSessionState = preparedQuery((db: Kysely<any>, state: Uint8Array, usedAt: number, peer: string, sessionId: string) =>
   db.updateTable(SESSIONS_TABLE).set({ state, used_at: usedAt }).where('peer', '=', peer).where('session_id', '=', sessionId));
@@ -282,8 +296,13 @@ export class SessionManager {
     const senderIdentityKey = this.options.keyring.info.publicKey;
     if (!isNew && !afterReset && covers(session.reserved, state)) {
       // Every key used lies within what the last commit reserved: nothing to store. `dirty`
-      // stays as it was: receive steps not committed yet still wait for the next commit.
+      // stays as it was (receive steps not committed yet still wait for the next commit) unless
+      // the reservation runs low: then a commit right after this turn renews it.
       session.state = state;
+      if (session.reserved!.sendCount - state.sendCount < RENEW_RESERVATION_BELOW) {
+        session.dirty = true;
+        this.markUnsaved(peer, true);
+      }
       return messages.map((message) => encodeSessionEnvelope({ senderIdentityKey, x3dh, message }));
     }
     await this.commit(peer, work, [{ session, state }], async () => {
@@ -355,12 +374,13 @@ export class SessionManager {
 
   /**
    * What to store for `state`: its sending chain at the reserved position (the last
-   * reservation while sends remain within it, else {@link RESERVED_SENDING_KEYS} keys ahead).
+   * reservation while {@link RENEW_RESERVATION_BELOW} keys or more remain in it, else
+   * {@link RESERVED_SENDING_KEYS} keys ahead).
    */
   private reserve(w: WorkingSession, state: RatchetState): { state: RatchetState; reserved: Reservation | undefined } {
     if (state.sendChainKey === undefined) return { state, reserved: undefined };
     let reserved = w.reserved;
-    if (!reserved || state.sendCount >= reserved.sendCount || !equalBytes(reserved.ratchetKey, state.dhSelf.publicKey)) {
+    if (!reserved || reserved.sendCount - state.sendCount < RENEW_RESERVATION_BELOW || !equalBytes(reserved.ratchetKey, state.dhSelf.publicKey)) {
       const ahead = advanceSendingChain(this.options.crypto, state, RESERVED_SENDING_KEYS);
       reserved = { ratchetKey: state.dhSelf.publicKey, sendCount: ahead.sendCount, sendChainKey: ahead.sendChainKey! };
     }
@@ -546,9 +566,9 @@ export class SessionManager {
   /**
    * Decrypts every envelope from `from` that arrived since the last flush against the peer's
    * in-memory sessions, then commits all new states, consumed one-time prekeys, inbox rows and
-   * the responder's replies (acks, encrypted here) in ONE transaction (group commit). Each
-   * envelope fails or succeeds on its own; if the commit fails, every envelope of the batch is
-   * dropped and the peer's sessions are reloaded as committed.
+   * the responder's replies (acks, encrypted here unless they go over a direct link) in ONE
+   * transaction (group commit). Each envelope fails or succeeds on its own; if the commit fails,
+   * every envelope of the batch is dropped and the peer's sessions are reloaded as committed.
    *
    * A batch that stores nothing, starts no session and needs no reply (acks, kernel signals) is
    * not committed on its own: its steps ride on the peer's next commit (or a timer, or drain).
@@ -604,10 +624,15 @@ export class SessionManager {
       return;
     }
     let sent: Uint8Array[] = [];
+    let direct: Uint8Array[] = [];
     const sender = this.primaryOf(work, from);
     // The replies (acks) depend on which store steps succeeded: encrypted inside the commit, after them.
     const replies = (entries: InboxEntry[] | undefined): SessionUpdate[] => {
       const records = this.responder?.reply(from, done.map((d, i) => ({ plaintext: d.plaintext, stored: entries?.[i]?.stored !== undefined }))) ?? [];
+      if (records.length > 0 && this.responder?.transmitDirect && this.responder.sendsDirect?.(from)) {
+        direct = records;
+        return [];
+      }
       if (records.length === 0 || !sender || !canRatchetSend(sender.state ?? deserializeRatchetState(new Uint8Array(sender.row.state)))) return [];
       const { messages, state } = this.encryptOn(sender, records);
       const x3dh = this.x3dhFor(sender, state);
@@ -651,9 +676,11 @@ export class SessionManager {
       for (const d of done) d.item.reject(error);
       return;
     }
-    for (const payload of sent) {
+    const transmits = sent.map((payload) => () => this.responder!.transmit(from, payload));
+    if (direct.length > 0) transmits.push(() => this.responder!.transmitDirect!(from, direct));
+    for (const transmit of transmits) {
       try {
-        this.responder!.transmit(from, payload);
+        transmit();
       } catch (error) {
         this.options.logger.warn('sessions: could not send a reply', { peer: from, code: isAppError(error) ? error.code : 'unknown' });
       }
