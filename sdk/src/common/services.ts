@@ -214,7 +214,19 @@ export interface PluginStorage {
   // Plugins type their own schema: `ctx.storage.db as Kysely<MyTables>`.
   readonly db: Kysely<any>;
   /** Runs `fn` in one transaction; it commits when `fn` resolves and rolls back when it throws. */
-  transaction<T>(fn: (trx: Transaction<any>) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (trx: Transaction<any>) => Promise<T>, options?: TransactionOptions): Promise<T>;
+}
+
+export interface TransactionOptions {
+  /**
+   * `sync` (default): the commit returns once the disk confirmed it. `deferred`: it returns
+   * before; it survives the app crashing at once and a power loss about a millisecond later
+   * (the disk's confirmation is awaited off the main thread). The kernel sends nothing that
+   * depends on it (messages through SecureChannels, acks) to another machine before the
+   * confirmation, so a power loss can only take back what never left. For writes on a
+   * latency-critical path, such as storing a message the user just sent.
+   */
+  durability?: 'sync' | 'deferred';
 }
 
 export interface SettingsService {

@@ -8,10 +8,13 @@ import type { PrekeyPolicy } from '../sessions/prekey-manager.ts';
 import { SessionManager } from '../sessions/session-manager.ts';
 import { SecureChannelsImpl } from './secure-channels-impl.ts';
 import type { PeerRouteOptions } from './peer-route.ts';
+import type { DeferredSync } from '../storage/deferred-sync.ts';
 
 export interface ConnectSecureChannelsOptions {
   serverUrl: string;
   db: Kysely<any>;
+  /** The profile's deferred commits: receiving commits use them (see SessionManagerOptions). */
+  deferredSync?: DeferredSync;
   crypto: CryptoProvider;
   keyring: IdentityKeyring;
   contacts: ContactsServiceImpl;
@@ -55,6 +58,7 @@ export async function createSecureChannels(options: ConnectSecureChannelsOptions
   });
   const sessions = await SessionManager.open({
     db: options.db, crypto: options.crypto, keyring, contacts, directory: signaling, logger,
+    ...(options.deferredSync ? { deferredSync: options.deferredSync } : {}),
     ...(options.prekeys ? { prekeys: options.prekeys } : {}),
   });
   let markReady!: () => void;

@@ -184,7 +184,7 @@ async function startOnProfile(
   // Connected: end-to-end encrypted channels over the server's relay; otherwise the honest stub.
   const connected: ConnectedChannels | undefined = options.serverUrl !== undefined && options.connectSignaling
     // Loaded only when connecting, so one-shot CLI commands do not pay for socket.io and sessions.
-    ? await (await import('../channels/connect-secure-channels.ts')).createSecureChannels({ serverUrl: options.serverUrl, db, crypto, keyring, contacts, logger, ...(peerLinks ? { peerLinks } : {}) })
+    ? await (await import('../channels/connect-secure-channels.ts')).createSecureChannels({ serverUrl: options.serverUrl, db, deferredSync: profile.deferredSync, crypto, keyring, contacts, logger, ...(peerLinks ? { peerLinks } : {}) })
     : undefined;
   const channels = connected?.channels ?? new UnconnectedChannels(options.serverUrl);
   // Without peer links (offline, or turned off) open() says `streams/unavailable`.
@@ -192,6 +192,7 @@ async function startOnProfile(
   const kernel = await startKernelOrDisconnect(connected, () => Kernel.start({
     profileDir: options.profileDir,
     db,
+    deferredSync: profile.deferredSync,
     logger,
     plugins: options.plugins ?? [],
     ...(options.thirdPartyPluginDir ? { thirdPartyPluginDir: options.thirdPartyPluginDir } : {}),

@@ -11,6 +11,7 @@ import { grantsFromList, grantsToList, type PermissionGrants } from './permissio
 import { PluginHost, reservedIdError, type PluginStatus } from './plugin-host.ts';
 import { loadThirdPartyPlugins, type PluginCandidate } from './plugin-loader.ts';
 import { SettingsServiceImpl } from './settings-service.ts';
+import type { DeferredSync } from '../storage/deferred-sync.ts';
 
 export { ContributionService } from './contribution-service.ts';
 export { createLogger, type LoggerOptions } from './create-logger.ts';
@@ -29,6 +30,8 @@ export interface KernelOptions {
   profileDir: string;
   /** The profile database; the kernel scopes what each plugin sees of it. */
   db: Kysely<any>;
+  /** Its deferred commits (plugins' `durability: 'deferred'`); without it those commit as `sync`. */
+  deferredSync?: DeferredSync;
   logger: Logger;
   /**
    * Binds the services the kernel does not make itself (IdentityInfo, ContactsService,
@@ -102,7 +105,7 @@ export class Kernel {
     const events = container.get(KernelEventBus);
     const contributions = container.get(ContributionServiceImpl);
     const host = new PluginHost({
-      container, events, settings, contributions, db: options.db, profileDir: options.profileDir, logger: options.logger,
+      container, events, settings, contributions, db: options.db, ...(options.deferredSync ? { deferredSync: options.deferredSync } : {}), profileDir: options.profileDir, logger: options.logger,
       grantsFor: (pluginId) => {
         const list = settings.get<readonly string[]>(`${GRANT_PREFIX}${pluginId}`);
         return Array.isArray(list) ? grantsFromList(list) : undefined;

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Container } from 'inversify';
-import type { Kysely } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import {
   AppError, ContactsService, DisposableCollection, IdentityInfo, isStoringMessageHandler, PeerStreams, SecureChannels, tablePrefixFor,
   type ContributionRegistry, type Disposable, type Event, type EventBus, type Logger, type PeerMessage,
@@ -12,6 +12,7 @@ import type { ContributionServiceImpl } from './contribution-service.ts';
 import type { KernelEventBus } from './kernel-event-bus.ts';
 import { KERNEL_TOPICS, permissionDenied, topicMatches } from './permissions.ts';
 import type { SettingsServiceImpl } from './settings-service.ts';
+import type { DeferredSync } from '../storage/deferred-sync.ts';
 
 export interface PluginContextOptions {
   pluginId: string;
@@ -27,6 +28,8 @@ export interface PluginContextOptions {
   settings: SettingsServiceImpl;
   contributions: ContributionServiceImpl;
   db: Kysely<any>;
+  /** Deferred commits (`durability: 'deferred'`); without it they commit as `sync`. */
+  deferredSync?: DeferredSync;
   profileDir: string;
   logger: Logger;
   /** Table prefixes of other plugins that start with this plugin's own. */
@@ -152,7 +155,13 @@ export function createPluginContext(options: PluginContextOptions): PluginContex
   const storage: PluginStorage = {
     tablePrefix,
     db: scoped,
-    transaction: (fn) => scoped.transaction().execute(fn),
+    transaction: (fn, transactionOptions) => {
+      const durability = transactionOptions?.durability ?? 'sync';
+      if (durability !== 'sync' && durability !== 'deferred') throw new TypeError(`storage.transaction: durability is 'sync' or 'deferred', not ${String(durability)}`);
+      if (durability === 'sync' || !options.deferredSync) return scoped.transaction().execute(fn);
+      // The kernel's handle sets the commit's durability; the plugin sees the transaction behind its table guard.
+      return options.deferredSync.transaction(options.db, (trx) => fn(scopedKysely(trx, tablePrefix, { otherPrefixes: options.otherPrefixes }) as Transaction<any>));
+    },
   };
 
   const settings: SettingsService = {

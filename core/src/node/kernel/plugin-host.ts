@@ -12,6 +12,7 @@ import type { PluginCandidate } from './plugin-loader.ts';
 import { validateDefinition } from './plugin-validation.ts';
 import { effectivePermissions, FIRST_PARTY_PLUGIN_IDS, RESERVED_PLUGIN_IDS } from './permissions.ts';
 import type { SettingsServiceImpl } from './settings-service.ts';
+import type { DeferredSync } from '../storage/deferred-sync.ts';
 
 export type PluginState = 'active' | 'failed' | 'disabled';
 
@@ -37,6 +38,7 @@ export interface PluginHostOptions {
   settings: SettingsServiceImpl;
   contributions: ContributionServiceImpl;
   db: Kysely<any>;
+  deferredSync?: DeferredSync;
   profileDir: string;
   logger: Logger;
   /** The user's grants for a third-party plugin, read at every permission check. */
@@ -207,6 +209,7 @@ export class PluginHost {
       settings: options.settings,
       contributions: options.contributions,
       db: options.db,
+      ...(options.deferredSync ? { deferredSync: options.deferredSync } : {}),
       profileDir: options.profileDir,
       logger: options.logger,
       otherPrefixes: this.otherPrefixes(record.id),

@@ -16,6 +16,7 @@ import { DEFAULT_PREKEY_POLICY, PrekeyManager, type PrekeyDirectory, type Prekey
 import { decodeSessionEnvelope, decodeX3dhHeader, encodeSessionEnvelope, encodeX3dhHeader, type SessionEnvelope, type X3dhHeader } from './session-envelope.ts';
 import { INBOX_TABLE, RESETS_TABLE, SESSIONS_MIGRATION_OWNER, SESSIONS_TABLE, sessionMigrations } from './session-migrations.ts';
 import { decodeSessionReset, encodeSessionReset, isSessionResetEnvelope } from './session-reset.ts';
+import type { DeferredSync } from '../storage/deferred-sync.ts';
 
 /** What the session layer needs of the contact list (ContactsServiceImpl provides it). */
 export interface IdentityKeyBook {
@@ -32,6 +33,13 @@ export interface SessionManagerOptions {
   logger: Logger;
   now?: () => number;
   prekeys?: Partial<PrekeyPolicy>;
+  /**
+   * The profile's deferred commits. Given, a receiving commit does not wait for the disk: the
+   * records it stored reach their consumers at once, and what depends on it leaving this
+   * machine (its acks, any later ciphertext) waits until it is durable. Without it every commit
+   * waits for the disk.
+   */
+  deferredSync?: DeferredSync;
 }
 
 /**
@@ -261,6 +269,8 @@ export class SessionManager {
     let payloads: Uint8Array[];
     try {
       payloads = await this.encryptBatch(peer, items.map((i) => i.plaintext));
+      // A ratchet step stored by a deferred commit must be on disk before its output leaves.
+      await this.options.deferredSync?.whenDurable();
     } catch (error) {
       for (const item of items) item.reject(error);
       return;
@@ -337,7 +347,7 @@ export class SessionManager {
    */
   private async commit<T>(
     peer: UserId, work: WorkingSession[], updates: SessionUpdate[] | ((extraResult: T | undefined) => SessionUpdate[]),
-    after: () => Promise<void> | void, extra?: (trx: Transaction<any>) => Promise<T>,
+    after: () => Promise<void> | void, extra?: (trx: Transaction<any>) => Promise<T>, deferred = false,
   ): Promise<T | undefined> {
     const now = this.now();
     const writes = new Map<WorkingSession, RatchetState>();
@@ -345,7 +355,7 @@ export class SessionManager {
     const stored = new Map<WorkingSession, { state: RatchetState; reserved: Reservation | undefined }>();
     let result: T | undefined;
     try {
-      result = await this.options.db.transaction().execute(async (trx) => {
+      const write = async (trx: Transaction<any>) => {
         const extraResult = extra ? await extra(trx) : undefined;
         for (const w of work) if (w.dirty) writes.set(w, w.state!);
         for (const u of typeof updates === 'function' ? updates(extraResult) : updates) writes.set(u.session, u.state);
@@ -353,7 +363,9 @@ export class SessionManager {
         for (const [w, s] of stored) await this.writeSession(trx, peer, w, s.state, now);
         await this.deleteHandled(trx, handled);
         return extraResult;
-      });
+      };
+      const deferredSync = deferred ? this.options.deferredSync : undefined;
+      result = deferredSync ? await deferredSync.transaction(this.options.db, write) : await this.options.db.transaction().execute(write);
     } catch (error) {
       this.handledInbox.unshift(...handled);
       this.forget(peer);
@@ -671,19 +683,10 @@ export class SessionManager {
           out.push({ inboxId: Number(result.insertId), ...entry });
         }
         return out;
-      }))!;
+      }, true))!;
     } catch (error) {
       for (const d of done) d.item.reject(error);
       return;
-    }
-    const transmits = sent.map((payload) => () => this.responder!.transmit(from, payload));
-    if (direct.length > 0) transmits.push(() => this.responder!.transmitDirect!(from, direct));
-    for (const transmit of transmits) {
-      try {
-        transmit();
-      } catch (error) {
-        this.options.logger.warn('sessions: could not send a reply', { peer: from, code: isAppError(error) ? error.code : 'unknown' });
-      }
     }
     if (contact && !contact.identityKey) {
       await this.options.contacts.learnIdentityKey(from, done[0]!.senderIdentityKey).catch((error) => {
@@ -691,6 +694,34 @@ export class SessionManager {
       });
     }
     done.forEach((d, i) => d.item.resolve(entries[i]!));
+    this.sendReplies(from, sent, direct);
+  }
+
+  /**
+   * Hands a receive batch's replies (sealed payloads, and records for the direct link) out once
+   * its commit is on disk: at once after a commit that waited for it, else when the deferred
+   * sync confirms (the records reached their consumers meanwhile). Replies of later batches wait
+   * for later syncs, so they keep their order.
+   */
+  private sendReplies(from: UserId, sent: readonly Uint8Array[], direct: readonly Uint8Array[]): void {
+    const transmit = () => {
+      const transmits = sent.map((payload) => () => this.responder!.transmit(from, payload));
+      if (direct.length > 0) transmits.push(() => this.responder!.transmitDirect!(from, direct));
+      for (const one of transmits) {
+        try {
+          one();
+        } catch (error) {
+          this.options.logger.warn('sessions: could not send a reply', { peer: from, code: isAppError(error) ? error.code : 'unknown' });
+        }
+      }
+    };
+    if (sent.length === 0 && direct.length === 0) return;
+    const durable = this.options.deferredSync?.whenDurable();
+    if (!durable) return transmit();
+    // Not sent: the peer gets no ack, so it sends the records again, and they are deduplicated.
+    durable.then(transmit, (error: unknown) => this.options.logger.warn('sessions: replies not sent: the receiving commit did not reach the disk', {
+      peer: from, code: isAppError(error) ? error.code : 'unknown',
+    }));
   }
 
   /**

@@ -12,6 +12,7 @@ import {
 import type { ProfileCipher, ProfileHeader, ScryptKdfParams } from './profile-header.ts';
 import { errorMappingDatabase, mapSqliteError } from './sqlite-errors.ts';
 import { ensureMigrationsTable, runMigrations } from './migrations.ts';
+import { DeferredSync } from './deferred-sync.ts';
 import type { Migration } from './migrations.ts';
 
 export interface ProfileDatabase {
@@ -19,6 +20,8 @@ export interface ProfileDatabase {
   readonly db: Kysely<any>;
   /** Path of the .db file. */
   readonly file: string;
+  /** Transactions whose commit does not wait for the disk, and the wait for them (see DeferredSync). */
+  readonly deferredSync: DeferredSync;
   /** Closes the database (checkpoints the WAL). Safe to call twice. */
   close(): Promise<void>;
 }
@@ -131,6 +134,7 @@ export async function openProfileDatabase(options: OpenProfileOptions): Promise<
   const profile: ProfileDatabase = {
     db,
     file,
+    deferredSync: new DeferredSync(`${file}-wal`),
     async close() {
       if (closed) return;
       closed = true;

@@ -123,7 +123,8 @@ export class MessagingService implements MessagingApi, Disposable {
         const batch = this.pendingTexts.splice(0, TEXTS_PER_COMMIT);
         let outcomes: (MessageRow | AppError)[];
         try {
-          outcomes = await this.transaction((db) => this.storeOutgoing(db, batch));
+          // Deferred: the texts show at once; the kernel sends them only once the commit is on disk.
+          outcomes = await this.transaction((db) => this.storeOutgoing(db, batch), 'deferred');
         } catch (error) {
           for (const item of batch) item.reject(error);
           continue;
@@ -152,7 +153,7 @@ export class MessagingService implements MessagingApi, Disposable {
    * confirmed rows, advances their messages' status): they ride on this commit instead of one of
    * their own, and `fn` sees the outbox as it is (a confirmed row is not "still queued").
    */
-  private async transaction<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+  private async transaction<T>(fn: (db: Db) => Promise<T>, durability: 'sync' | 'deferred' = 'sync'): Promise<T> {
     const settled = this.outbox.takeSettled();
     let result: T;
     let changes: Awaited<ReturnType<Outbox['recordSettled']>>;
@@ -161,7 +162,7 @@ export class MessagingService implements MessagingApi, Disposable {
         const db = trx as unknown as Db;
         const recorded = await this.outbox.recordSettled(db, settled);
         return [await fn(db), recorded] as const;
-      });
+      }, { durability });
     } catch (error) {
       this.outbox.restoreSettled(settled);
       throw error;
