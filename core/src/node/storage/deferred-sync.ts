@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { closeSync, fdatasync, openSync } from 'node:fs';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { AppError } from '@discordopus/sdk';
 
@@ -27,11 +27,18 @@ export class DeferredSync {
   private running: Promise<void> | undefined;
   private waiters: { upTo: number; resolve(): void; reject(error: unknown): void }[] = [];
 
-  /** `walFile`: the database's `-wal` file. `datasync` is replaceable for tests of failures. */
-  constructor(
-    private readonly walFile: string,
-    private readonly datasync: (file: string) => Promise<void> = datasyncFile,
-  ) {}
+  private readonly file: FileSync;
+
+  /** `walFile`: the database's `-wal` file. `file` is replaceable for tests of failures. */
+  constructor(walFile: string, file?: FileSync) {
+    this.file = file ?? new WalFileSync(walFile);
+  }
+
+  /** Waits for a sync in progress, then lets go of the WAL file (call after the database closed). */
+  async close(): Promise<void> {
+    await this.running;
+    this.file.close();
+  }
 
   /**
    * Runs `fn` in a transaction of `db` whose commit does not wait for the disk, then starts
@@ -69,7 +76,7 @@ export class DeferredSync {
     if (this.running) return; // it starts again when done: commits made meanwhile need a sync of their own
     const upTo = this.committed;
     let failed = false;
-    this.running = this.datasync(this.walFile).then(
+    this.running = this.file.sync().then(
       () => this.settle(upTo, undefined),
       (error: unknown) => {
         failed = true;
@@ -93,19 +100,38 @@ export class DeferredSync {
   }
 }
 
-/** fdatasync of `file` on libuv's pool. A missing WAL was checkpointed and removed at close: nothing to sync. */
-async function datasyncFile(file: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(file, 'r');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
+/** What makes the WAL durable. */
+export interface FileSync {
+  sync(): Promise<void>;
+  close(): void;
+}
+
+/**
+ * fdatasync of the WAL on libuv's pool, through a descriptor kept open: one trip to the pool per
+ * sync (an open and a close each cost another, and each trip waits for a free main thread). The
+ * WAL keeps its inode while the database is open (SQLite rewinds it, never replaces it).
+ */
+class WalFileSync implements FileSync {
+  private fd: number | undefined;
+
+  constructor(private readonly walFile: string) {}
+
+  sync(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      try {
+        this.fd ??= openSync(this.walFile, 'r');
+      } catch (error) {
+        // No WAL: nothing was written since it was checkpointed and removed.
+        return (error as NodeJS.ErrnoException).code === 'ENOENT' ? resolve() : reject(error);
+      }
+      fdatasync(this.fd, (error) => (error ? reject(error) : resolve()));
+    });
   }
-  try {
-    await handle.datasync();
-  } finally {
-    await handle.close();
+
+  close(): void {
+    if (this.fd === undefined) return;
+    closeSync(this.fd);
+    this.fd = undefined;
   }
 }
 

@@ -131,14 +131,16 @@ export async function openProfileDatabase(options: OpenProfileOptions): Promise<
 
   const db = new Kysely<any>({ dialect: new SqliteDialect({ database: errorMappingDatabase(raw, file) }) });
   let closed = false;
+  const deferredSync = new DeferredSync(`${file}-wal`);
   const profile: ProfileDatabase = {
     db,
     file,
-    deferredSync: new DeferredSync(`${file}-wal`),
+    deferredSync,
     async close() {
       if (closed) return;
       closed = true;
       await db.destroy();
+      await deferredSync.close();
     },
   };
   try {
