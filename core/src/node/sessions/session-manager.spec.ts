@@ -6,6 +6,8 @@ import { NodeCryptoProvider } from '../crypto/node-crypto-provider.ts';
 import { RATCHET_HEADER_BYTES, decodeRatchetHeader } from '../../common/protocol/double-ratchet.ts';
 import { RENEW_RESERVATION_BELOW, RESERVED_SENDING_KEYS } from './session-manager.ts';
 import { SessionTestBed, type Party } from './session-test-support.ts';
+import { HeldSync } from '../storage/storage-test-support.ts';
+import { WalFileSync } from '../storage/deferred-sync.ts';
 import { decodeSessionEnvelope } from './session-envelope.ts';
 import { PREKEYS_TABLE, SESSIONS_TABLE } from './session-migrations.ts';
 import { encodeSessionReset } from './session-reset.ts';
@@ -110,6 +112,30 @@ describe('SessionManager', () => {
     expect((await b.sessions.inbox()).map((e) => dec(e.plaintext))).toEqual(['x0', 'x1', 'x3']);
     expect(await deliver(a, b, sent[2]!)).toBe('x2'); // the genuine copy still opens (skipped key kept)
     expect(await deliver(b, a, await b.sessions.encrypt(a.keyring.userId, enc('ok')))).toBe('ok');
+  });
+
+  it('with deferred commits, hands received records out at once; their replies and later ciphertexts wait until the disk confirmed', async () => {
+    let held!: HeldSync;
+    const [a, b] = await bed.pair((wal) => (held = new HeldSync(new WalFileSync(wal))));
+    const bobId = b.keyring.userId;
+    const aliceId = a.keyring.userId;
+    const replies: Uint8Array[] = [];
+    b.sessions.setResponder({ reply: (_from, received) => received.map((r) => enc(`ack ${dec(r.plaintext)}`)), transmit: (_to, payload) => void replies.push(payload) });
+    const entry = await b.sessions.receive(aliceId, await a.sessions.encrypt(bobId, enc('data 1')));
+    expect(dec(entry.plaintext)).toBe('data 1');
+    expect(held.started).toHaveLength(1);
+    let answered = false;
+    const answer = b.sessions.encrypt(aliceId, enc('answer')).then((payload) => {
+      answered = true;
+      return payload;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(replies).toHaveLength(0);
+    expect(answered).toBe(false);
+    held.started[0]!.finish();
+    await until('the ack', () => replies.length === 1, 5_000);
+    expect(dec((await a.sessions.receive(bobId, replies[0]!, () => 'none')).plaintext)).toBe('ack data 1');
+    expect(await deliver(b, a, await answer)).toBe('answer');
   });
 
   it('answers a receive batch in its own commit, and keeps steps that store nothing in memory until the next commit', async () => {

@@ -9,6 +9,7 @@ import { contactsMigrations } from '../contacts/contacts-migrations.ts';
 import { TEST_PROFILE_KDF, tempDir } from '../client/test-profiles.ts';
 import type { PrekeyDirectory } from './prekey-manager.ts';
 import { SessionManager } from './session-manager.ts';
+import { DeferredSync, type FileSync } from '../storage/deferred-sync.ts';
 
 /*
  * Test support for the session and channel specs: real encrypted profiles, real identities and
@@ -62,24 +63,29 @@ export class SessionTestBed {
 
   constructor(private readonly crypto: CryptoProvider) {}
 
-  async open(dir: string, create: boolean, name: string): Promise<Party> {
+  /** `fileSync`: receiving commits are deferred, made durable through it (see DeferredSync). */
+  async open(dir: string, create: boolean, name: string, fileSync?: (walFile: string) => FileSync): Promise<Party> {
     const { crypto } = this;
     const profile = await openProfileDatabase({
       dir, passphrase: 'pw', crypto, create, kdf: TEST_PROFILE_KDF, migrations: [{ owner: 'kernel', migrations: [...identityMigrations, ...contactsMigrations] }],
     });
     const keyring = (await loadIdentity(profile.db, crypto)) ?? (await createIdentity(profile.db, crypto, { displayName: name }));
     const contacts = new ContactsServiceImpl(profile.db, keyring.userId);
-    const sessions = await SessionManager.open({ db: profile.db, crypto, keyring, contacts, directory: this.directory.for(keyring), logger: silentLogger, prekeys: { oneTimePrekeyTarget: 5 } });
+    const deferredSync = fileSync ? new DeferredSync(`${profile.file}-wal`, fileSync(`${profile.file}-wal`)) : undefined;
+    const sessions = await SessionManager.open({
+      db: profile.db, crypto, keyring, contacts, directory: this.directory.for(keyring), logger: silentLogger, prekeys: { oneTimePrekeyTarget: 5 },
+      ...(deferredSync ? { deferredSync } : {}),
+    });
     const party = { name, dir, profile, keyring, contacts, sessions };
     this.parties.push(party);
     return party;
   }
 
   /** Two fresh parties that are each other's contacts, prekeys published. */
-  async pair(): Promise<[Party, Party]> {
+  async pair(bobSync?: (walFile: string) => FileSync): Promise<[Party, Party]> {
     const n = this.counter++;
     const a = await this.open(path.join(this.temp.dir, `a${n}`), true, 'alice');
-    const b = await this.open(path.join(this.temp.dir, `b${n}`), true, 'bob');
+    const b = await this.open(path.join(this.temp.dir, `b${n}`), true, 'bob', bobSync);
     await a.contacts.add(b.keyring.userId);
     await b.contacts.add(a.keyring.userId);
     await a.sessions.publishPrekeys();

@@ -111,7 +111,7 @@ export interface FileSync {
  * sync (an open and a close each cost another, and each trip waits for a free main thread). The
  * WAL keeps its inode while the database is open (SQLite rewinds it, never replaces it).
  */
-class WalFileSync implements FileSync {
+export class WalFileSync implements FileSync {
   private fd: number | undefined;
 
   constructor(private readonly walFile: string) {}

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
 import type { ScryptKdfParams } from './profile-header.ts';
+import type { FileSync } from './deferred-sync.ts';
 
 /*
  * Helpers shared by the storage specs, test/storage-crash.test.ts and bench/store.bench.ts.
@@ -47,4 +48,18 @@ export function tryMountTmpfs(size: string, label: string): { dir: string; remou
 export function ensureDir(dir: string): string {
   mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+/** A sync the test lets finish (or fail) when it wants, wrapped around the real one. */
+export class HeldSync implements FileSync {
+  readonly started: { finish(error?: Error): void }[] = [];
+  constructor(private readonly real: FileSync) {}
+  sync(): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.started.push({
+      finish: (error) => (error ? reject(error) : this.real.sync().then(resolve, reject)),
+    }));
+  }
+  close(): void {
+    this.real.close();
+  }
 }
