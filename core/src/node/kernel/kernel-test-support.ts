@@ -190,6 +190,7 @@ export async function startKernel(profile: TempProfile, overrides: Partial<Kerne
   const kernel = await Kernel.start({
     profileDir: profile.dir,
     db: profile.database.db,
+    deferredSync: profile.database.deferredSync,
     logger: log.logger,
     bind: services.bind,
     plugins: [],

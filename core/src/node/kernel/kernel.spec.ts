@@ -197,12 +197,19 @@ describe('Kernel storage', () => {
     expect(p.ctx().storage.tablePrefix).toBe('notes_');
     expect(await db.selectFrom('notes_items').selectAll().execute()).toEqual([{ id: 1, body: 'first' }]);
     await p.ctx().storage.transaction(async (trx) => { await trx.insertInto('notes_items').values({ id: 2, body: 'second' }).execute(); });
+    // A deferred commit: committed at return, behind the same table guard; the disk confirms it after.
+    await p.ctx().storage.transaction(async (trx) => { await trx.insertInto('notes_items').values({ id: 3, body: 'third' }).execute(); }, { durability: 'deferred' });
+    expect(profile.database.deferredSync.whenDurable()).toBeInstanceOf(Promise);
+    await profile.database.deferredSync.whenDurable();
+    const outside = p.ctx().storage.transaction(async (trx) => { await trx.selectFrom('kernel_contacts').selectAll().execute(); }, { durability: 'deferred' });
+    await expect(outside).rejects.toMatchObject({ code: 'storage/table-not-allowed' });
+    expect(() => p.ctx().storage.transaction(async () => undefined, { durability: 'eventually' as 'sync' })).toThrow(TypeError);
     await kernel.stop();
 
     p = notes();
     ({ kernel } = await startKernel(profile, { plugins: [p.definition] }));
     // Not seeded twice.
-    expect((await p.ctx().storage.db.selectFrom('notes_items').select('id').execute()).map((r) => r.id)).toEqual([1, 2]);
+    expect((await p.ctx().storage.db.selectFrom('notes_items').select('id').execute()).map((r) => r.id)).toEqual([1, 2, 3]);
     const applied = await sql<{ id: string }>`SELECT id FROM kernel_migrations WHERE owner = 'notes' ORDER BY id`.execute(profile.database.db);
     expect(applied.rows.map((r) => r.id)).toEqual(['0010-create-items', '0020-seed']);
   });
