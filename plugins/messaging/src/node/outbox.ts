@@ -46,6 +46,12 @@ interface PeerQueue {
   inFlightOids: Set<number>;
   /** Rows up to this oid were sent (or confirmed); rewound to 0 when rows behind it may need sending (a failure, a forced delivery). */
   cursor: number;
+  /**
+   * The last read found nothing more to send: every row is in flight or confirmed. A delivery then
+   * reads nothing until a row is added or the cursor rewound (one statement fewer per message
+   * received, and per confirmation).
+   */
+  drained: boolean;
   pumping: boolean;
   /** A delivery was asked for while pumping: look for rows again. */
   again: boolean;
@@ -113,6 +119,7 @@ export class Outbox implements Disposable {
   /** Adds a record (call inside the transaction that stores what it is about). */
   async enqueue(db: Db, peer: UserId, type: string, record: string, messageId?: string): Promise<void> {
     await insertRow(db, peer, type, record, messageId ?? null);
+    this.added(peer);
   }
 
   /** Adds several records in one statement, in order. */
@@ -122,6 +129,13 @@ export class Outbox implements Disposable {
     await db.insertInto('messaging_outbox').values(records.map((r) => ({
       peer: r.peer, type: r.type, record: r.record, message_id: r.messageId ?? null, attempts: 0, next_attempt_at: 0, held: 0,
     }))).execute();
+    for (const r of records) this.added(r.peer);
+  }
+
+  /** A row for `peer` is being added (its transaction may still roll back: then one read too many). */
+  private added(peer: UserId): void {
+    const queue = this.queues.get(peer);
+    if (queue) queue.drained = false;
   }
 
   /** Starts sending what is queued for `peer` (after an enqueue committed); `force` ignores the backoff (the peer just came online). */
@@ -133,6 +147,7 @@ export class Outbox implements Disposable {
       queue.reachable = true;
       // A retry may have released held rows behind the cursor; a start has none in memory.
       queue.cursor = 0;
+      queue.drained = false;
     }
     void this.pump(peer, queue);
   }
@@ -232,7 +247,7 @@ export class Outbox implements Disposable {
   private queue(peer: UserId): PeerQueue {
     let queue = this.queues.get(peer);
     if (!queue) {
-      queue = { inFlight: 0, inFlightOids: new Set(), cursor: 0, pumping: false, again: false, barrier: false, failed: false, retryAt: 0, reachable: false, timer: undefined, waiters: [] };
+      queue = { inFlight: 0, inFlightOids: new Set(), cursor: 0, drained: false, pumping: false, again: false, barrier: false, failed: false, retryAt: 0, reachable: false, timer: undefined, waiters: [] };
       this.queues.set(peer, queue);
     }
     return queue;
@@ -267,7 +282,7 @@ export class Outbox implements Disposable {
         queue.failed = false;
       }
       const room = window - queue.inFlight;
-      if (room <= 0) return;
+      if (room <= 0 || queue.drained) return;
       const read = (await selectRows(this.options.db, peer, queue.cursor)).rows as OutboxRow[];
       if (this.stopped) return;
       // Confirmed rows wait to be deleted, in-flight ones for their confirmation: neither goes again.
@@ -275,6 +290,8 @@ export class Outbox implements Disposable {
       if (rows.length === 0) {
         if (read.length < ROWS_PER_RUN) {
           this.clearTimer(queue);
+          // Not while rows are in flight: one that fails goes again (its failure may be recorded right now).
+          queue.drained = read.every((r) => !queue.inFlightOids.has(r.oid));
           return;
         }
         queue.cursor = read.at(-1)!.oid;
@@ -296,7 +313,10 @@ export class Outbox implements Disposable {
         return;
       }
       const taken = units.reduce((n, u) => n + u.rows.length, 0);
-      if (taken === rows.length && read.length < ROWS_PER_RUN) return;
+      if (taken === rows.length && read.length < ROWS_PER_RUN) {
+        queue.drained = true;
+        return;
+      }
     }
   }
 
@@ -339,6 +359,7 @@ export class Outbox implements Disposable {
       queue.reachable = false;
       // This unit and what was queued after it go again, in order, at the retry.
       queue.cursor = 0;
+      queue.drained = false;
       queue.retryAt = Math.max(queue.retryAt, retryAt);
     }
     const problem = describe(error);
