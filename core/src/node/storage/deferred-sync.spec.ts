@@ -117,4 +117,18 @@ describe('DeferredSync', () => {
     expect(deferred.whenDurable()).toBeUndefined();
     await deferred.close();
   });
+
+  it('close waits for the sync in progress, starts none, and ends the waits (closing the database synced it)', async () => {
+    const file = new HeldSync(new WalFileSync(`${profile.file}-wal`));
+    const deferred = new DeferredSync(`${profile.file}-wal`, file);
+    await deferred.transaction(db, insert('one'));
+    await deferred.transaction(db, insert('two'));
+    const waiting = deferred.whenDurable()!;
+    const closing = deferred.close();
+    file.started[0]!.finish();
+    await closing;
+    await waiting;
+    expect(file.started).toHaveLength(1);
+    expect(deferred.whenDurable()).toBeUndefined();
+  });
 });

@@ -25,6 +25,7 @@ export class DeferredSync {
   private committed = 0;
   private synced = 0;
   private running: Promise<void> | undefined;
+  private closed = false;
   private waiters: { upTo: number; resolve(): void; reject(error: unknown): void }[] = [];
 
   private readonly file: FileSync;
@@ -34,10 +35,16 @@ export class DeferredSync {
     this.file = file ?? new WalFileSync(walFile);
   }
 
-  /** Waits for a sync in progress, then lets go of the WAL file (call after the database closed). */
+  /**
+   * Call after the database closed: closing checkpointed the WAL into the database file and
+   * synced it (the connection is back at FULL), so every commit is on disk. Waits for a sync in
+   * progress, then lets go of the WAL file.
+   */
   async close(): Promise<void> {
-    await this.running;
+    this.closed = true;
+    while (this.running) await this.running;
     this.file.close();
+    this.settle(this.committed, undefined);
   }
 
   /**
@@ -48,11 +55,18 @@ export class DeferredSync {
   async transaction<T>(db: Kysely<any>, fn: (trx: Transaction<any>) => Promise<T>): Promise<T> {
     const result = await db.connection().execute(async (connection) => {
       await NORMAL.execute(connection);
+      let outcome: { value: T } | { error: unknown };
       try {
-        return await connection.transaction().execute(fn);
-      } finally {
-        await FULL.execute(connection);
+        outcome = { value: await connection.transaction().execute(fn) };
+      } catch (error) {
+        outcome = { error };
       }
+      // Back to FULL whatever happened; if even that fails, say so (unless the transaction's own error says more).
+      await FULL.execute(connection).catch((error: unknown) => {
+        if ('value' in outcome) throw error;
+      });
+      if ('error' in outcome) throw outcome.error;
+      return outcome.value;
     });
     this.committed++;
     this.startSync();
@@ -73,7 +87,7 @@ export class DeferredSync {
   }
 
   private startSync(): void {
-    if (this.running) return; // it starts again when done: commits made meanwhile need a sync of their own
+    if (this.running || this.closed) return; // it starts again when done: commits made meanwhile need a sync of their own
     const upTo = this.committed;
     let failed = false;
     this.running = this.file.sync().then(
