@@ -132,7 +132,7 @@ describe('SessionManager', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(replies).toHaveLength(0);
     expect(answered).toBe(false);
-    held.started[0]!.finish();
+    held.release();
     await until('the ack', () => replies.length === 1, 5_000);
     expect(dec((await a.sessions.receive(bobId, replies[0]!, () => 'none')).plaintext)).toBe('ack data 1');
     expect(await deliver(b, a, await answer)).toBe('answer');

@@ -34,10 +34,10 @@ export interface SessionManagerOptions {
   now?: () => number;
   prekeys?: Partial<PrekeyPolicy>;
   /**
-   * The profile's deferred commits. Given, a receiving commit does not wait for the disk: the
-   * records it stored reach their consumers at once, and what depends on it leaving this
-   * machine (its acks, any later ciphertext) waits until it is durable. Without it every commit
-   * waits for the disk.
+   * The profile's deferred commits. Given, no commit of the session layer waits for the disk:
+   * records received reach their consumers at once, and every ciphertext and reply it hands out
+   * waits until all deferred commits before it are durable. Without it every commit waits for
+   * the disk.
    */
   deferredSync?: DeferredSync;
 }
@@ -344,10 +344,14 @@ export class SessionManager {
    * not committed yet, and whatever `extra` writes, in ONE transaction; then the in-memory
    * sessions take the new states. A failed commit drops the peer's cache (reloaded from the
    * database: the uncommitted steps are forgotten, as after a crash).
+   *
+   * Deferred when the profile allows it (`deferredSync`): nothing this class hands out leaves
+   * before `whenDurable` (flushEncrypts, sendReplies), so no commit of it needs to block the
+   * main thread on the disk.
    */
   private async commit<T>(
     peer: UserId, work: WorkingSession[], updates: SessionUpdate[] | ((extraResult: T | undefined) => SessionUpdate[]),
-    after: () => Promise<void> | void, extra?: (trx: Transaction<any>) => Promise<T>, deferred = false,
+    after: () => Promise<void> | void, extra?: (trx: Transaction<any>) => Promise<T>,
   ): Promise<T | undefined> {
     const now = this.now();
     const writes = new Map<WorkingSession, RatchetState>();
@@ -364,7 +368,7 @@ export class SessionManager {
         await this.deleteHandled(trx, handled);
         return extraResult;
       };
-      const deferredSync = deferred ? this.options.deferredSync : undefined;
+      const { deferredSync } = this.options;
       result = deferredSync ? await deferredSync.transaction(this.options.db, write) : await this.options.db.transaction().execute(write);
     } catch (error) {
       this.handledInbox.unshift(...handled);
@@ -683,7 +687,7 @@ export class SessionManager {
           out.push({ inboxId: Number(result.insertId), ...entry });
         }
         return out;
-      }, true))!;
+      }))!;
     } catch (error) {
       for (const d of done) d.item.reject(error);
       return;

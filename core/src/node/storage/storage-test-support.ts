@@ -53,11 +53,18 @@ export function ensureDir(dir: string): string {
 /** A sync the test lets finish (or fail) when it wants, wrapped around the real one. */
 export class HeldSync implements FileSync {
   readonly started: { finish(error?: Error): void }[] = [];
+  private released = false;
   constructor(private readonly real: FileSync) {}
   sync(): Promise<void> {
+    if (this.released) return this.real.sync();
     return new Promise<void>((resolve, reject) => this.started.push({
       finish: (error) => (error ? reject(error) : this.real.sync().then(resolve, reject)),
     }));
+  }
+  /** Finishes the syncs held so far, and holds none from now on. */
+  release(): void {
+    this.released = true;
+    for (const sync of this.started) sync.finish();
   }
   close(): void {
     this.real.close();
