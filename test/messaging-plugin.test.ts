@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SecureChannels, ContactsService, IdentityInfo, nextEvent, type EventMap, type UserId } from '@discordopus/sdk';
 import { Kernel } from '../core/src/node/kernel/kernel.ts';
 import { PairedChannels } from './support/paired-channels.ts';
+import { observeStatements } from '../core/src/node/storage/sqlite-errors.ts';
 import { ALICE, BOB, ListContacts, captureLogger, openTempProfile, type CapturedLogger, type TempProfile } from '../core/src/node/kernel/kernel-test-support.ts';
 import {
   createMessagingPlugin, MAX_RECORD_BYTES, MAX_TEXT_LENGTH, type MessageView, type MessagingApi, type MessagingChange,
@@ -115,6 +116,23 @@ describe('messaging plugin: delivery', () => {
     expect(page.messages).toMatchObject([{ id: sent.id, direction: 'in', from: ALICE, status: 'received', text: 'hello bob' }]);
     expect(page.before).toBeUndefined();
     expect(await bob.api.conversations()).toMatchObject([{ peer: ALICE, name: 'alice', unread: 1, queued: 0 }]);
+  });
+
+  it('reads the outbox only when something may be queued there: not for every message received nor every confirmation', async () => {
+    const { alice } = await pair();
+    await status(alice, (await alice.api.sendText('bob', 'warm-up')).id, 'delivered');
+    const reads: string[] = [];
+    observeStatements((sql) => {
+      if (sql.startsWith('select * from "messaging_outbox"')) reads.push(sql);
+    });
+    try {
+      for (let i = 0; i < 5; i++) await status(alice, (await alice.api.sendText('bob', `one ${i}`)).id, 'delivered');
+    } finally {
+      observeStatements(undefined);
+    }
+    // Per message: Alice reads her text's row, Bob his receipt's (this transport stores no
+    // message in the receiving commit, so Bob answers with a receipt). Nothing else.
+    expect(reads).toHaveLength(2 * 5);
   });
 
   it('keeps a message queued while the peer is offline and delivers it when the link comes up', async () => {
