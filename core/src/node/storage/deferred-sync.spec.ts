@@ -74,25 +74,30 @@ describe('DeferredSync', () => {
     await profile.deferredSync.whenDurable();
   });
 
-  it('gives commits made during a sync a sync of their own, and resolves each wait only once its commits are on disk', async () => {
+  it('starts a sync per commit, two at most at once, and resolves each wait once a sync that covers its commits returned', async () => {
     const file = new HeldSync(new WalFileSync(`${profile.file}-wal`));
     const deferred = new DeferredSync(`${profile.file}-wal`, file);
-    await deferred.transaction(db, insert('a'));
-    const afterA = deferred.whenDurable()!;
-    await deferred.transaction(db, insert('b'));
-    const afterB = deferred.whenDurable()!;
-    expect(file.started).toHaveLength(1);
-    let aDone = false;
-    let bDone = false;
-    void afterA.then(() => (aDone = true));
-    void afterB.then(() => (bDone = true));
-    file.started[0]!.finish();
-    await afterA;
-    await settled();
-    expect([aDone, bDone]).toEqual([true, false]);
+    const done: string[] = [];
+    const commit = async (name: string) => {
+      await deferred.transaction(db, insert(name));
+      void deferred.whenDurable()!.then(() => done.push(name));
+    };
+    await commit('a');
+    await commit('b');
+    await commit('c');
+    // a and b each started a sync; c waits for a free one.
     expect(file.started).toHaveLength(2);
+    file.started[0]!.finish();
+    await settled();
+    expect(done).toEqual(['a']);
+    // The first sync returned: one for c starts (it covers a, b and c).
+    expect(file.started).toHaveLength(3);
+    file.started[2]!.finish();
+    await settled();
+    expect(done.sort()).toEqual(['a', 'b', 'c']);
     file.started[1]!.finish();
-    await afterB;
+    await settled();
+    expect(file.started).toHaveLength(3);
     expect(deferred.whenDurable()).toBeUndefined();
     await deferred.close();
   });
@@ -125,10 +130,11 @@ describe('DeferredSync', () => {
     await deferred.transaction(db, insert('two'));
     const waiting = deferred.whenDurable()!;
     const closing = deferred.close();
-    file.started[0]!.finish();
+    await deferred.transaction(db, insert('three'));
+    for (const sync of file.started) sync.finish();
     await closing;
     await waiting;
-    expect(file.started).toHaveLength(1);
+    expect(file.started).toHaveLength(2);
     expect(deferred.whenDurable()).toBeUndefined();
   });
 });

@@ -2,6 +2,13 @@ import { closeSync, fdatasync, openSync } from 'node:fs';
 import { sql, type Kysely, type Transaction } from 'kysely';
 import { AppError } from '@discordopus/sdk';
 
+/**
+ * A commit made while a sync runs starts its own at once (up to this many in flight) instead of
+ * waiting for the running one to return first: the wait of the commit after would otherwise be
+ * two fsyncs long.
+ */
+const MAX_SYNCS_IN_FLIGHT = 2;
+
 const NORMAL = sql`pragma synchronous = NORMAL`;
 const FULL = sql`pragma synchronous = FULL`;
 
@@ -24,7 +31,9 @@ export class DeferredSync {
   /** Deferred commits so far, and how many of them are known to be on disk. */
   private committed = 0;
   private synced = 0;
-  private running: Promise<void> | undefined;
+  /** The most commits a sync in flight (or done) covers: a sync covers the commits made before it started. */
+  private startedUpTo = 0;
+  private readonly running = new Set<Promise<void>>();
   private closed = false;
   private waiters: { upTo: number; resolve(): void; reject(error: unknown): void }[] = [];
 
@@ -42,7 +51,7 @@ export class DeferredSync {
    */
   async close(): Promise<void> {
     this.closed = true;
-    while (this.running) await this.running;
+    while (this.running.size > 0) await Promise.all([...this.running]);
     this.file.close();
     this.settle(this.committed, undefined);
   }
@@ -87,19 +96,24 @@ export class DeferredSync {
   }
 
   private startSync(): void {
-    if (this.running || this.closed) return; // it starts again when done: commits made meanwhile need a sync of their own
+    if (this.closed || this.startedUpTo >= this.committed || this.running.size >= MAX_SYNCS_IN_FLIGHT) return;
     const upTo = this.committed;
+    this.startedUpTo = upTo;
     let failed = false;
-    this.running = this.file.sync().then(
+    const sync: Promise<void> = this.file.sync().then(
       () => this.settle(upTo, undefined),
       (error: unknown) => {
         failed = true;
+        // What is not known to be on disk needs a new sync: the next commit or wait starts one.
+        this.startedUpTo = this.synced;
         this.settle(upTo, new AppError('storage/sync-failed', `The disk did not confirm writing the profile database (${code(error)}); nothing that depends on the last changes was sent. Check the disk, then try again.`, { cause: error }));
       },
     ).finally(() => {
-      this.running = undefined;
-      if (!failed && this.synced < this.committed) this.startSync();
+      this.running.delete(sync);
+      // Commits made while the syncs in flight were at their limit.
+      if (!failed) this.startSync();
     });
+    this.running.add(sync);
   }
 
   private settle(upTo: number, error: AppError | undefined): void {
