@@ -99,6 +99,28 @@ describe('secure channels over peer-to-peer links', () => {
     expect(bob.received.slice(-5)).toEqual(Array.from({ length: 5 }, (_, i) => `${MARK} one-way ${i}`));
   });
 
+  it('sends the acks inside the session when the link refuses them after the commit', async () => {
+    const route = (bob.channels as unknown as { peers: { sendAcks(to: UserId, record: Uint8Array): Promise<void> } }).peers;
+    const sendAcks = route.sendAcks.bind(route);
+    route.sendAcks = () => Promise.reject(new Error('the link dropped'));
+    const sessions = alice.channels.sessions;
+    const receive = sessions.receive.bind(sessions);
+    let decrypted = 0;
+    sessions.receive = (...args) => {
+      decrypted++;
+      return receive(...args);
+    };
+    try {
+      expect(await alice.channels.send(bob.id, CHANNEL, enc(`${MARK} acked the long way`))).toEqual({ stored: false });
+    } finally {
+      route.sendAcks = sendAcks;
+      sessions.receive = receive;
+    }
+    // The ack came as a ratchet message: Alice's session decrypted it.
+    expect(decrypted).toBe(1);
+    expect(bob.received.at(-1)).toBe(`${MARK} acked the long way`);
+  });
+
   it('takes only acks on the link\'s ack channel: garbage and data records there are dropped with a reason', async () => {
     const link = bob.channels.peerLinks!.get(alice.id)!;
     const received = alice.received.length;
