@@ -46,6 +46,23 @@ async function start(name: string): Promise<Peer> {
 
 const until = (what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> => waitUntil(what, condition, timeoutMs);
 
+/** Runs `fn` and returns how many envelopes `peer`'s session layer decrypted meanwhile. */
+async function countingDecrypts(peer: Peer, fn: () => Promise<void>): Promise<number> {
+  const sessions = peer.channels.sessions;
+  const receive = sessions.receive.bind(sessions);
+  let decrypted = 0;
+  sessions.receive = (...args) => {
+    decrypted++;
+    return receive(...args);
+  };
+  try {
+    await fn();
+  } finally {
+    sessions.receive = receive;
+  }
+  return decrypted;
+}
+
 let alice: Peer;
 let bob: Peer;
 
@@ -83,18 +100,9 @@ describe('secure channels over peer-to-peer links', () => {
 
   it('acknowledges over the direct link outside the ratchet: one-way sends decrypt nothing on the sender', async () => {
     await alice.channels.send(bob.id, CHANNEL, enc(`${MARK} warm-up`));
-    const sessions = alice.channels.sessions;
-    const receive = sessions.receive.bind(sessions);
-    let decrypted = 0;
-    sessions.receive = (...args) => {
-      decrypted++;
-      return receive(...args);
-    };
-    try {
+    const decrypted = await countingDecrypts(alice, async () => {
       for (let i = 0; i < 5; i++) expect(await alice.channels.send(bob.id, CHANNEL, enc(`${MARK} one-way ${i}`))).toEqual({ stored: false });
-    } finally {
-      sessions.receive = receive;
-    }
+    });
     expect(decrypted).toBe(0);
     expect(bob.received.slice(-5)).toEqual(Array.from({ length: 5 }, (_, i) => `${MARK} one-way ${i}`));
   });
@@ -103,18 +111,13 @@ describe('secure channels over peer-to-peer links', () => {
     const route = (bob.channels as unknown as { peers: { sendAcks(to: UserId, record: Uint8Array): Promise<void> } }).peers;
     const sendAcks = route.sendAcks.bind(route);
     route.sendAcks = () => Promise.reject(new Error('the link dropped'));
-    const sessions = alice.channels.sessions;
-    const receive = sessions.receive.bind(sessions);
-    let decrypted = 0;
-    sessions.receive = (...args) => {
-      decrypted++;
-      return receive(...args);
-    };
+    let decrypted: number;
     try {
-      expect(await alice.channels.send(bob.id, CHANNEL, enc(`${MARK} acked the long way`))).toEqual({ stored: false });
+      decrypted = await countingDecrypts(alice, async () => {
+        expect(await alice.channels.send(bob.id, CHANNEL, enc(`${MARK} acked the long way`))).toEqual({ stored: false });
+      });
     } finally {
       route.sendAcks = sendAcks;
-      sessions.receive = receive;
     }
     // The ack came as a ratchet message: Alice's session decrypted it.
     expect(decrypted).toBe(1);

@@ -270,7 +270,8 @@ export class SessionManager {
     try {
       payloads = await this.encryptBatch(peer, items.map((i) => i.plaintext));
       // A ratchet step stored by a deferred commit must be on disk before its output leaves.
-      await this.options.deferredSync?.whenDurable();
+      const durable = this.options.deferredSync?.whenDurable();
+      if (durable) await durable;
     } catch (error) {
       for (const item of items) item.reject(error);
       return;
@@ -708,16 +709,16 @@ export class SessionManager {
    * for later syncs, so they keep their order.
    */
   private sendReplies(from: UserId, sent: readonly Uint8Array[], direct: readonly Uint8Array[]): void {
-    const transmit = () => {
-      const transmits = sent.map((payload) => () => this.responder!.transmit(from, payload));
-      if (direct.length > 0) transmits.push(() => this.responder!.transmitDirect!(from, direct));
-      for (const one of transmits) {
-        try {
-          one();
-        } catch (error) {
-          this.options.logger.warn('sessions: could not send a reply', { peer: from, code: isAppError(error) ? error.code : 'unknown' });
-        }
+    const attempt = (send: () => void) => {
+      try {
+        send();
+      } catch (error) {
+        this.options.logger.warn('sessions: could not send a reply', { peer: from, code: isAppError(error) ? error.code : 'unknown' });
       }
+    };
+    const transmit = () => {
+      for (const payload of sent) attempt(() => this.responder!.transmit(from, payload));
+      if (direct.length > 0) attempt(() => this.responder!.transmitDirect!(from, direct));
     };
     if (sent.length === 0 && direct.length === 0) return;
     const durable = this.options.deferredSync?.whenDurable();

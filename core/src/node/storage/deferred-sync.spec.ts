@@ -17,6 +17,11 @@ const insert = (body: string) => async (trx: Kysely<any>) => {
   await trx.insertInto('notes').values({ body }).execute();
 };
 const settled = () => new Promise((resolve) => setTimeout(resolve, 10));
+/** A DeferredSync on the test profile whose syncs wait for the test to finish them. */
+const heldDeferredSync = () => {
+  const file = new HeldSync(new WalFileSync(`${profile.file}-wal`));
+  return { file, deferred: new DeferredSync(`${profile.file}-wal`, file) };
+};
 
 beforeAll(async () => {
   profile = await openProfileDatabase({ dir, passphrase: 'deferred sync', crypto: new NodeCryptoProvider(), create: true, kdf: TEST_KDF });
@@ -75,8 +80,7 @@ describe('DeferredSync', () => {
   });
 
   it('starts a sync per commit, two at most at once, and resolves each wait once a sync that covers its commits returned', async () => {
-    const file = new HeldSync(new WalFileSync(`${profile.file}-wal`));
-    const deferred = new DeferredSync(`${profile.file}-wal`, file);
+    const { file, deferred } = heldDeferredSync();
     const done: string[] = [];
     const commit = async (name: string) => {
       await deferred.transaction(db, insert(name));
@@ -103,8 +107,7 @@ describe('DeferredSync', () => {
   });
 
   it('a disk that refuses the sync fails the waits with storage/sync-failed; the next wait tries again', async () => {
-    const file = new HeldSync(new WalFileSync(`${profile.file}-wal`));
-    const deferred = new DeferredSync(`${profile.file}-wal`, file);
+    const { file, deferred } = heldDeferredSync();
     await deferred.transaction(db, insert('kept'));
     const waiting = deferred.whenDurable()!;
     file.started[0]!.finish(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
@@ -124,8 +127,7 @@ describe('DeferredSync', () => {
   });
 
   it('close waits for the sync in progress, starts none, and ends the waits (closing the database synced it)', async () => {
-    const file = new HeldSync(new WalFileSync(`${profile.file}-wal`));
-    const deferred = new DeferredSync(`${profile.file}-wal`, file);
+    const { file, deferred } = heldDeferredSync();
     await deferred.transaction(db, insert('one'));
     await deferred.transaction(db, insert('two'));
     const waiting = deferred.whenDurable()!;
