@@ -3,11 +3,14 @@
  * sits an in-process pair of SecureChannels (the SDK interface the real channels implement):
  * a test switches a side offline, loses confirmations, or injects raw bytes as a peer.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { sql } from 'kysely';
 import { SecureChannels, ContactsService, IdentityInfo, nextEvent, type EventMap, type UserId } from '@discordopus/sdk';
 import { Kernel } from '../core/src/node/kernel/kernel.ts';
 import { PairedChannels } from './support/paired-channels.ts';
 import { observeStatements } from '../core/src/node/storage/sqlite-errors.ts';
+import { runMigrations } from '../core/src/node/storage/migrations.ts';
+import { messagingMigrations } from '../plugins/messaging/src/node/messaging-migrations.ts';
 import { ALICE, BOB, ListContacts, captureLogger, openTempProfile, type CapturedLogger, type TempProfile } from '../core/src/node/kernel/kernel-test-support.ts';
 import {
   createMessagingPlugin, MAX_RECORD_BYTES, MAX_TEXT_LENGTH, type MessageView, type MessagingApi, type MessagingChange,
@@ -32,14 +35,14 @@ interface Side {
 const sides: Side[] = [];
 const profiles = new Set<TempProfile>();
 
-async function startSide(name: string, self: UserId, other: UserId, channels: PairedChannels, profile?: TempProfile): Promise<Side> {
+async function startSide(name: string, self: UserId, other: UserId, channels: PairedChannels, profile?: TempProfile, indexDelayMs?: number): Promise<Side> {
   const log = captureLogger();
   const used = profile ?? (await openTempProfile());
   profiles.add(used);
   const contacts = new ListContacts([{ userId: other, name: name === 'alice' ? 'bob' : 'alice', verified: true, identityChanged: false, addedAt: 1 }]);
   const kernel = await Kernel.start({
     profileDir: used.dir, db: used.database.db, logger: log.logger,
-    plugins: [createMessagingPlugin({ baseBackoffMs: 60_000 })],
+    plugins: [createMessagingPlugin({ baseBackoffMs: 60_000, ...(indexDelayMs !== undefined ? { indexDelayMs } : {}) })],
     bind(container) {
       container.bind(IdentityInfo).toConstantValue({ userId: self, publicKey: new Uint8Array(32), displayName: name });
       container.bind(ContactsService).toConstantValue(contacts);
@@ -359,6 +362,36 @@ describe('messaging plugin: history and search', () => {
     expect(await alice.api.search('"unbalanced OR (')).toEqual([]);
     expect(await alice.api.search('   ')).toEqual([]);
     expect((await bob.api.search('quick', { peer: 'alice' })).length).toBe(2);
+  });
+
+  it('indexes new texts for search in batches: before each search, and a moment later; a profile indexed the old way keeps its index', async () => {
+    // A profile from before batched indexing: its texts were indexed as they were written.
+    const old = await openTempProfile();
+    profiles.add(old);
+    await runMigrations(old.database.db, 'messaging', messagingMigrations.slice(0, 2), { tablePrefix: 'messaging_' });
+    await old.database.db.insertInto('messaging_messages').values({
+      id: hexId(1), peer: BOB, direction: 'out', seq: 1, text: 'written before the upgrade', sent_at: 1, sort: 1, status: 'delivered',
+    }).execute();
+    const [a, b] = PairedChannels.pair(ALICE, BOB);
+    const alice = await startSide('alice', ALICE, BOB, a, old, 3_600_000);
+    const bob = await startSide('bob', BOB, ALICE, b, undefined, 50);
+    const waiting = async (side: Side) =>
+      Number((await side.profile.database.db.selectFrom('messaging_messages_fts_pending').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    const fresh = await alice.api.sendText(BOB, 'fresh words');
+    await status(alice, fresh.id, 'delivered'); // a status change leaves the index alone
+    expect(await waiting(alice)).toBe(1);
+    expect((await alice.api.search('fresh')).map((m) => m.id)).toEqual([fresh.id]);
+    expect((await alice.api.search('upgrade')).map((m) => m.id)).toEqual([hexId(1)]);
+    expect(await waiting(alice)).toBe(0);
+    // Bob's side indexes on its own after 50 ms, without a search.
+    await vi.waitFor(async () => expect(await waiting(bob)).toBe(0), { timeout: 10_000, interval: 20 });
+    await sql`INSERT INTO messaging_messages_fts(messaging_messages_fts, rank) VALUES ('integrity-check', 1)`.execute(bob.profile.database.db);
+    await sql`INSERT INTO messaging_messages_fts(messaging_messages_fts, rank) VALUES ('integrity-check', 1)`.execute(alice.profile.database.db);
+    // Stopping indexes what waits, so the next start has nothing to catch up on.
+    await alice.api.sendText(BOB, 'last words');
+    expect(await waiting(alice)).toBe(1);
+    await stopSide(alice);
+    expect(await waiting(alice)).toBe(0);
   });
 });
 

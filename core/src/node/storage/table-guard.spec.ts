@@ -2,7 +2,8 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CompiledQuery, OperationNodeTransformer, TableNode, sql } from 'kysely';
 import type { Kysely, KyselyPlugin, OrderByItemNode, RawNode } from 'kysely';
-import { createFtsTable, isAppError, preparedQuery } from '@discordopus/sdk';
+import { createFtsTable, indexPendingFts, isAppError, preparedQuery, updateFtsTriggers } from '@discordopus/sdk';
+import type { FtsTableOptions } from '@discordopus/sdk';
 import { NodeCryptoProvider } from '../crypto/node-crypto-provider.ts';
 import { openProfileDatabase } from './profile-database.ts';
 import type { ProfileDatabase } from './profile-database.ts';
@@ -278,6 +279,68 @@ describe('createFtsTable (FTS5 in the encrypted database)', () => {
     expect(await search('apples')).toEqual(['Groceries']);
     const shadow = await db.selectFrom('sqlite_master').select('name').where('name', 'like', 'notes_items_fts%').orderBy('name').execute();
     expect(shadow.map((r) => r.name)).toEqual(expect.arrayContaining(['notes_items_fts', 'notes_items_fts_ad', 'notes_items_fts_ai', 'notes_items_fts_au', 'notes_items_fts_data']));
+  });
+
+  it('with deferred indexing, indexes new rows when asked, and pending rows can change or go first', async () => {
+    const index: FtsTableOptions = { table: 'notes_later_fts', columns: ['body'], content: { table: 'notes_later', rowid: 'id' }, indexing: 'deferred' };
+    await runMigrations(db, 'notes', [
+      {
+        id: '0020-later',
+        async up(d) {
+          await d.schema.createTable('notes_later').addColumn('id', 'integer', (c) => c.primaryKey()).addColumn('body', 'text').addColumn('seen', 'integer').execute();
+          await createFtsTable(d, index);
+        },
+      },
+    ], { tablePrefix: 'notes_' });
+    const notes = scopedKysely(db, 'notes_');
+    const search = async (q: string) =>
+      (await notes.selectFrom('notes_later_fts').select('rowid').where('notes_later_fts', 'match', q).orderBy('rowid').execute()).map((r) => r.rowid);
+    const intact = () => sql`INSERT INTO notes_later_fts(notes_later_fts, rank) VALUES ('integrity-check', 1)`.execute(db);
+    await notes.insertInto('notes_later').values([{ id: 1, body: 'apples' }, { id: 2, body: 'pears' }, { id: 3, body: 'plums' }]).execute();
+    expect(await search('apples')).toEqual([]);
+    // Pending rows change or go before they are indexed: the index must not hear of it.
+    await notes.updateTable('notes_later').set({ body: 'apples and figs' }).where('id', '=', 2).execute();
+    await notes.deleteFrom('notes_later').where('id', '=', 3).execute();
+    expect(await notes.transaction().execute((trx) => indexPendingFts(trx, index))).toBe(2); // in a transaction
+
+    expect(await indexPendingFts(notes, index)).toBe(0); // or not
+    await intact();
+    expect(await search('apples')).toEqual([1, 2]);
+    expect(await search('figs')).toEqual([2]);
+    // Indexed rows: updates and deletes reach the index at once; other columns leave it alone.
+    await notes.updateTable('notes_later').set({ body: 'oranges' }).where('id', '=', 1).execute();
+    const blocks = async () => (await sql<{ n: number }>`SELECT count(*) AS n FROM notes_later_fts_data`.execute(db)).rows[0]!.n;
+    const before = await blocks();
+    await notes.updateTable('notes_later').set({ seen: 1 }).execute();
+    expect(await blocks()).toBe(before); // no new segment
+    await notes.deleteFrom('notes_later').where('id', '=', 2).execute();
+    await intact();
+    // (The check compares the index with the table, so it runs only while nothing waits.)
+    await notes.insertInto('notes_later').values({ id: 4, body: 'oranges again' }).execute();
+    expect(await search('apples')).toEqual([]);
+    expect(await search('oranges')).toEqual([1]);
+    await indexPendingFts(notes, index);
+    expect(await search('oranges')).toEqual([1, 4]);
+    await intact();
+    await expect(indexPendingFts(notes, { ...index, indexing: 'immediate' })).rejects.toThrow(TypeError);
+    await expect(createFtsTable(notes, { table: 'notes_z_fts', columns: ['body'], indexing: 'deferred' })).rejects.toThrow(TypeError);
+  });
+
+  it('switches the triggers of an existing index between immediate and deferred', async () => {
+    const immediate: FtsTableOptions = { table: 'notes_items_fts', columns: ['title', 'body'], content: { table: 'notes_items', rowid: 'id' } };
+    const deferred: FtsTableOptions = { ...immediate, indexing: 'deferred' };
+    const notes = scopedKysely(db, 'notes_');
+    const search = async (q: string) => (await notes.selectFrom('notes_items_fts').select('title').where('notes_items_fts', 'match', q).execute()).map((r) => r.title);
+    await runMigrations(db, 'notes', [{ id: '0030-deferred', up: (d) => updateFtsTriggers(d, deferred) }], { tablePrefix: 'notes_' });
+    expect(await search('paris')).toEqual(['Trip']); // indexed before: still found
+    await notes.insertInto('notes_items').values({ title: 'Kiwi', body: 'kiwis' }).execute();
+    expect(await search('kiwis')).toEqual([]);
+    // Back to immediate: what waits is indexed on the way.
+    await runMigrations(db, 'notes', [{ id: '0040-immediate', up: (d) => updateFtsTriggers(d, immediate) }], { tablePrefix: 'notes_' });
+    expect(await search('kiwis')).toEqual(['Kiwi']);
+    const tables = await db.selectFrom('sqlite_master').select('name').where('name', '=', 'notes_items_fts_pending').execute();
+    expect(tables).toEqual([]);
+    await sql`INSERT INTO notes_items_fts(notes_items_fts, rank) VALUES ('integrity-check', 1)`.execute(db);
   });
 
   it('keeps the prefix rule for the index, its content table and bad identifiers', async () => {

@@ -1,5 +1,5 @@
 import {
-  AppError, Emitter, isAppError, isUserId, type Disposable, type PeerMessage, type PluginContext, type StoringMessageHandler, type UserId,
+  AppError, Emitter, indexPendingFts, isAppError, isUserId, type Disposable, type PeerMessage, type PluginContext, type StoringMessageHandler, type UserId,
 } from '@discordopus/sdk';
 import type {
   ConversationView, HistoryPage, MessageStatus, MessageView, MessagingApi, MessagingChange,
@@ -9,7 +9,7 @@ import {
   type BatchRecord, type DeleteRecord, type EditRecord, type MessagingRecord, type ReactionRecord, type ReceiptRecord, type TextRecord,
 } from '../common/messaging-protocol.ts';
 import {
-  ConversationCache, conversation, insertMessages, newestFirst, setLastInSeq, setNextSeq, nextSort, type NewMessage, decodeCursor, findMessage, findMessageById, incomingSort, statusAdvances, toView, views,
+  ConversationCache, MESSAGES_FTS, conversation, insertMessages, newestFirst, setLastInSeq, setNextSeq, nextSort, type NewMessage, decodeCursor, findMessage, findMessageById, incomingSort, statusAdvances, toView, views,
   type ConversationCounters, type Db, type MessageRow,
 } from './messaging-store.ts';
 import { Outbox } from './outbox.ts';
@@ -28,6 +28,8 @@ export interface MessagingServiceOptions {
   /** Per attempt: how long the peer's kernel has to confirm a record. Default 15 s. */
   sendTimeoutMs?: number;
   baseBackoffMs?: number;
+  /** How long new messages wait for the full-text index (a search indexes them first). Default 2 s. */
+  indexDelayMs?: number;
 }
 
 const READ_RECEIPTS_SETTING = 'messaging.sendReadReceipts';
@@ -37,6 +39,12 @@ const READ_RECEIPTS_SETTING = 'messaging.sendReadReceipts';
  * loop, and so the link, busy until it ends).
  */
 const TEXTS_PER_COMMIT = 256;
+/**
+ * How long new messages wait for the full-text index (searches index what waits first): long
+ * enough that a conversation's burst shares one indexing commit, short enough that little is
+ * left to index at the next start after a crash.
+ */
+const INDEX_DELAY_MS = 2_000;
 const TYPING_TIMEOUT_MS = 5_000;
 /** A peer's "typing" shows this long unless repeated; senders repeat it while the user types. */
 export const TYPING_EXPIRY_MS = 8_000;
@@ -56,6 +64,8 @@ export class MessagingService implements MessagingApi, Disposable {
   private readonly typingTimers = new Map<UserId, ReturnType<typeof setTimeout>>();
   private readonly pendingTexts: { peer: UserId; text: string; replyTo: string | undefined; resolve(view: MessageView): void; reject(error: unknown): void }[] = [];
   private writingTexts = false;
+  private indexTimer: ReturnType<typeof setTimeout> | undefined;
+  private indexing: Promise<void> | undefined;
 
   constructor(private readonly ctx: PluginContext, private readonly options: MessagingServiceOptions = {}) {
     this.db = ctx.storage.db as Db;
@@ -84,19 +94,60 @@ export class MessagingService implements MessagingApi, Disposable {
       if (state === 'connected') this.outbox.deliver(userId, true);
     }));
     void this.outbox.flushAll(true).catch((error) => ctx.log.error('messaging: could not read the outbox', { error }));
+    this.indexLater();
   }
 
   /** Stops retries and waits briefly for sends in progress (what is unconfirmed stays queued). */
   async stop(): Promise<void> {
     this.outbox.dispose();
+    clearTimeout(this.indexTimer);
+    this.indexTimer = undefined;
     await this.outbox.idle(2_000);
+    await this.indexNow().catch(() => undefined); // logged there; the next start indexes what is left
   }
 
   dispose(): void {
     this.outbox.dispose();
+    clearTimeout(this.indexTimer);
+    this.indexTimer = undefined;
     for (const timer of this.typingTimers.values()) clearTimeout(timer);
     this.typingTimers.clear();
     this.changes.dispose();
+  }
+
+  /** A new message was committed: announce it; the full-text index takes it a moment later. */
+  private messageAdded(view: MessageView): void {
+    this.changes.fire({ kind: 'message', message: view });
+    this.indexLater();
+  }
+
+  private indexLater(): void {
+    if (this.indexTimer) return;
+    this.indexTimer = setTimeout(() => {
+      this.indexTimer = undefined;
+      void this.indexNow().catch(() => this.indexLater());
+    }, this.options.indexDelayMs ?? INDEX_DELAY_MS);
+    this.indexTimer.unref?.();
+  }
+
+  /**
+   * Indexes the messages that wait for the full-text index. Runs one after the other: a run that
+   * started before the caller's messages were committed might not see them.
+   */
+  private indexNow(): Promise<void> {
+    const run = (this.indexing ?? Promise.resolve()).catch(() => undefined).then(async () => {
+      try {
+        await this.ctx.storage.transaction((trx) => indexPendingFts(trx, MESSAGES_FTS), { durability: 'deferred' });
+      } catch (error) {
+        this.ctx.log.warn('messaging: could not update the search index; it is tried again later', { code: isAppError(error) ? error.code : 'unknown' });
+        throw error;
+      }
+    });
+    this.indexing = run;
+    void run.catch(() => undefined).finally(() => {
+      if (this.indexing === run) this.indexing = undefined;
+    });
+    return run;
   }
 
   // ---- API ----
@@ -134,7 +185,7 @@ export class MessagingService implements MessagingApi, Disposable {
           const outcome = outcomes[i]!;
           if (outcome instanceof AppError) return item.reject(outcome);
           const view = toView(outcome, this.self);
-          this.changes.fire({ kind: 'message', message: view });
+          this.messageAdded(view);
           item.resolve(view);
           peers.add(item.peer);
         });
@@ -303,6 +354,7 @@ export class MessagingService implements MessagingApi, Disposable {
     const limit = options.limit ?? 50;
     if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new RangeError('search: limit must be an integer from 1 to 500');
     const peer = options.peer === undefined ? undefined : await this.resolvePeer(options.peer);
+    await this.indexNow();
     const hits = await this.db.selectFrom('messaging_messages_fts').select('rowid').where('messaging_messages_fts', 'match', match)
       .orderBy('rank').limit(limit * 4).execute();
     if (hits.length === 0) return [];
@@ -482,7 +534,7 @@ export class MessagingService implements MessagingApi, Disposable {
     if (stored === 'collision') return this.drop(from, 'id-collision', 'text reuses the id of one of our messages');
     const view = toView(stored, this.self);
     if (this.typingTimers.has(from)) this.peerTyping(from, false);
-    this.changes.fire({ kind: 'message', message: view });
+    this.messageAdded(view);
     this.ctx.events.publish('messaging.received', {
       from, id: record.id, text: record.text, sentAt: record.sentAt, ...(record.replyTo ? { replyTo: record.replyTo } : {}),
     });

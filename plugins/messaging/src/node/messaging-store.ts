@@ -1,5 +1,5 @@
 import type { Generated, Kysely, Selectable } from 'kysely';
-import { preparedQuery, type UserId } from '@discordopus/sdk';
+import { preparedQuery, type FtsTableOptions, type UserId } from '@discordopus/sdk';
 import type { MessageStatus, MessageView, Reaction } from '../common/messaging-api.ts';
 
 /*
@@ -13,6 +13,15 @@ import type { MessageStatus, MessageView, Reaction } from '../common/messaging-a
  * always appear in the order they were written; the interleaving of the two authors is the order
  * in which this side saw them. The sender's clock (`sent_at`) is shown, never trusted for order.
  */
+
+/**
+ * The full-text index of message texts. New messages reach it in batches (`deferred`): on the
+ * path of one message, indexing it cost as much as the rest of its commit. The service indexes
+ * what waits before each search and a moment after messages arrive (MessagingService.indexLater).
+ */
+export const MESSAGES_FTS: FtsTableOptions = {
+  table: 'messaging_messages_fts', columns: ['text'], content: { table: 'messaging_messages', rowid: 'mid' }, indexing: 'deferred',
+};
 
 export interface MessagingTables {
   messaging_conversations: { peer: string; next_seq: number; last_in_seq: number };
