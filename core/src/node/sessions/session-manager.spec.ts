@@ -121,9 +121,15 @@ describe('SessionManager', () => {
     const aliceId = a.keyring.userId;
     const replies: Uint8Array[] = [];
     b.sessions.setResponder({ reply: (_from, received) => received.map((r) => enc(`ack ${dec(r.plaintext)}`)), transmit: (_to, payload) => void replies.push(payload) });
+    // First contact: Bob records Alice's identity key in a commit of its own, synced before it
+    // returns, which covers the receiving commit before it too: that reply leaves at once.
+    await b.sessions.receive(aliceId, await a.sessions.encrypt(bobId, enc('hello')));
+    await until('the first ack', () => replies.length === 1, 5_000);
+    await a.sessions.receive(bobId, replies.shift()!, () => 'none');
+    const syncs = held.started.length;
     const entry = await b.sessions.receive(aliceId, await a.sessions.encrypt(bobId, enc('data 1')));
     expect(dec(entry.plaintext)).toBe('data 1');
-    expect(held.started).toHaveLength(1);
+    expect(held.started).toHaveLength(syncs + 1);
     let answered = false;
     const answer = b.sessions.encrypt(aliceId, enc('answer')).then((payload) => {
       answered = true;

@@ -9,7 +9,7 @@ import { contactsMigrations } from '../contacts/contacts-migrations.ts';
 import { TEST_PROFILE_KDF, tempDir } from '../client/test-profiles.ts';
 import type { PrekeyDirectory } from './prekey-manager.ts';
 import { SessionManager } from './session-manager.ts';
-import { DeferredSync, type FileSync } from '../storage/deferred-sync.ts';
+import type { FileSync } from '../storage/deferred-sync.ts';
 
 /*
  * Test support for the session and channel specs: real encrypted profiles, real identities and
@@ -68,10 +68,11 @@ export class SessionTestBed {
     const { crypto } = this;
     const profile = await openProfileDatabase({
       dir, passphrase: 'pw', crypto, create, kdf: TEST_PROFILE_KDF, migrations: [{ owner: 'kernel', migrations: [...identityMigrations, ...contactsMigrations] }],
+      ...(fileSync ? { fileSync } : {}),
     });
     const keyring = (await loadIdentity(profile.db, crypto)) ?? (await createIdentity(profile.db, crypto, { displayName: name }));
     const contacts = new ContactsServiceImpl(profile.db, keyring.userId);
-    const deferredSync = fileSync ? new DeferredSync(`${profile.file}-wal`, fileSync(`${profile.file}-wal`)) : undefined;
+    const deferredSync = fileSync ? profile.deferredSync : undefined;
     const sessions = await SessionManager.open({
       db: profile.db, crypto, keyring, contacts, directory: this.directory.for(keyring), logger: silentLogger, prekeys: { oneTimePrekeyTarget: 5 },
       ...(deferredSync ? { deferredSync } : {}),

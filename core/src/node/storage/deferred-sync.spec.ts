@@ -3,7 +3,7 @@ import { sql, type Kysely } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isAppError } from '@discordopus/sdk';
 import { NodeCryptoProvider } from '../crypto/node-crypto-provider.ts';
-import { DeferredSync, WalFileSync } from './deferred-sync.ts';
+import { WalFileSync } from './deferred-sync.ts';
 import { openProfileDatabase, type ProfileDatabase } from './profile-database.ts';
 import { HeldSync, TEST_KDF, tempDir } from './storage-test-support.ts';
 
@@ -11,16 +11,22 @@ const dir = tempDir('deferred-sync');
 let profile: ProfileDatabase;
 let db: Kysely<any>;
 
-const synchronous = async (handle: Kysely<any> = db) => (await sql<{ synchronous: number }>`pragma synchronous`.execute(handle)).rows[0]!.synchronous;
-const count = async () => Number((await sql<{ n: number }>`select count(*) as n from notes`.execute(db)).rows[0]!.n);
+const count = async (handle: Kysely<any> = db) => Number((await sql<{ n: number }>`select count(*) as n from notes`.execute(handle)).rows[0]!.n);
 const insert = (body: string) => async (trx: Kysely<any>) => {
   await trx.insertInto('notes').values({ body }).execute();
 };
 const settled = () => new Promise((resolve) => setTimeout(resolve, 10));
-/** A DeferredSync on the test profile whose syncs wait for the test to finish them. */
-const heldDeferredSync = () => {
-  const file = new HeldSync(new WalFileSync(`${profile.file}-wal`));
-  return { file, deferred: new DeferredSync(`${profile.file}-wal`, file) };
+const opened: ProfileDatabase[] = [];
+/** A profile of its own whose deferred syncs wait for the test to finish them. */
+const heldProfile = async () => {
+  let file!: HeldSync;
+  const held = await openProfileDatabase({
+    dir: tempDir('deferred-sync-held'), passphrase: 'held', crypto: new NodeCryptoProvider(), create: true, kdf: TEST_KDF,
+    fileSync: (wal) => (file = new HeldSync(new WalFileSync(wal))),
+  });
+  opened.push(held);
+  await sql`create table notes (id integer primary key, body text not null)`.execute(held.db);
+  return { file, db: held.db, deferred: held.deferredSync };
 };
 
 beforeAll(async () => {
@@ -35,52 +41,84 @@ afterEach(async () => {
 
 afterAll(async () => {
   await profile.close();
+  for (const held of opened) await held.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
 describe('DeferredSync', () => {
-  it('commits without waiting for the disk, syncs the WAL afterwards, and leaves synchronous=FULL for everything else', async () => {
-    expect(await synchronous()).toBe(2);
-    const deferred = profile.deferredSync;
-    await deferred.transaction(db, insert('first'));
-    expect(await count()).toBe(1);
-    expect(await synchronous()).toBe(2);
-    const durable = deferred.whenDurable();
+  it('leaves a deferred commit to a sync on the pool; every other commit is synced before it returns, as with synchronous=FULL', async () => {
+    const { file, db: heldDb, deferred } = await heldProfile();
+    expect((await sql<{ synchronous: number }>`pragma synchronous`.execute(heldDb)).rows[0]!.synchronous).toBe(1); // NORMAL: SQLite syncs nothing itself
+    const before = file.syncsNow;
+    await deferred.transaction(heldDb, insert('deferred'));
+    expect(file.syncsNow).toBe(before);
+    expect(file.started).toHaveLength(1);
+    const durable = deferred.whenDurable()!;
     expect(durable).toBeInstanceOf(Promise);
-    await durable;
-    expect(deferred.whenDurable()).toBeUndefined();
-  });
-
-  it('rolls back a transaction that throws, still restoring FULL, and has nothing to wait for', async () => {
-    const deferred = new DeferredSync(`${profile.file}-wal`);
-    const failing = deferred.transaction(db, async (trx) => {
+    // A transaction, a statement outside one: each synced at once. Reads and rollbacks: nothing.
+    await heldDb.transaction().execute(insert('in a transaction'));
+    expect(file.syncsNow).toBe(before + 1);
+    await insert('on its own')(heldDb);
+    expect(file.syncsNow).toBe(before + 2);
+    await expect(heldDb.transaction().execute(async (trx) => {
       await insert('undone')(trx);
       throw new Error('the step failed');
-    });
-    await expect(failing).rejects.toThrow('the step failed');
-    expect(await count()).toBe(0);
-    expect(await synchronous()).toBe(2);
+    })).rejects.toThrow('the step failed');
+    expect(await count(heldDb)).toBe(3);
+    expect(file.syncsNow).toBe(before + 2);
+    // The sync on the main thread covered the deferred commit before it.
     expect(deferred.whenDurable()).toBeUndefined();
+    await durable;
+    file.release();
   });
 
-  it('never lets another transaction run with the relaxed setting', async () => {
+  it('rolls back a deferred transaction that throws; nothing to wait for, and the next commit is synced as usual', async () => {
+    const { file, db: heldDb, deferred } = await heldProfile();
+    const before = file.syncsNow;
+    await expect(deferred.transaction(heldDb, async (trx) => {
+      await insert('undone')(trx);
+      throw new Error('the step failed');
+    })).rejects.toThrow('the step failed');
+    expect(await count(heldDb)).toBe(0);
+    expect(deferred.whenDurable()).toBeUndefined();
+    await heldDb.transaction().execute(insert('next'));
+    expect(file.syncsNow).toBe(before + 1);
+    expect(file.started).toHaveLength(0);
+  });
+
+  it('a commit whose sync the disk refuses fails with storage/sync-failed (not with the rollback kysely tries after it)', async () => {
+    const { file, db: heldDb } = await heldProfile();
+    file.failNow = Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' });
+    const error = await heldDb.transaction().execute(insert('maybe')).then(() => undefined, (e: unknown) => e);
+    expect(isAppError(error, 'storage/sync-failed')).toBe(true);
+    expect((error as Error).message).toContain('EIO');
+    // Committed, but not known to be on disk; the connection goes on.
+    expect(await count(heldDb)).toBe(1);
+    await heldDb.transaction().execute(insert('then'));
+    expect(await count(heldDb)).toBe(2);
+  });
+
+  it('defers only its own commit: a transaction queued behind a deferred one is synced before it returns', async () => {
+    const { file, db: heldDb, deferred } = await heldProfile();
+    const before = file.syncsNow;
     let release!: () => void;
     const held = new Promise<void>((resolve) => (release = resolve));
-    const deferred = profile.deferredSync.transaction(db, async (trx) => {
+    const slow = deferred.transaction(heldDb, async (trx) => {
       await insert('slow')(trx);
       await held;
     });
-    // Queued behind the deferred one on the same connection; it must see FULL.
-    const other = db.transaction().execute(async (trx) => synchronous(trx));
+    const other = heldDb.transaction().execute(insert('queued'));
     await settled();
     release();
-    await deferred;
-    expect(await other).toBe(2);
-    await profile.deferredSync.whenDurable();
+    await slow;
+    await other;
+    expect(file.started).toHaveLength(1);
+    expect(file.syncsNow).toBe(before + 1);
+    file.release();
   });
 
   it('starts a sync per commit, two at most at once, and resolves each wait once a sync that covers its commits returned', async () => {
-    const { file, deferred } = heldDeferredSync();
+    const { file, db, deferred } = await heldProfile();
     const done: string[] = [];
     const commit = async (name: string) => {
       await deferred.transaction(db, insert(name));
@@ -107,7 +145,7 @@ describe('DeferredSync', () => {
   });
 
   it('a disk that refuses the sync fails the waits with storage/sync-failed; the next wait tries again', async () => {
-    const { file, deferred } = heldDeferredSync();
+    const { file, db, deferred } = await heldProfile();
     await deferred.transaction(db, insert('kept'));
     const waiting = deferred.whenDurable()!;
     file.started[0]!.finish(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
@@ -115,7 +153,7 @@ describe('DeferredSync', () => {
     expect(isAppError(error, 'storage/sync-failed')).toBe(true);
     expect((error as Error).message).toContain('EIO');
     // The commit itself stands (the app did not crash); it is still not known to be on disk.
-    expect(await count()).toBe(1);
+    expect(await count(db)).toBe(1);
     const again = deferred.whenDurable()!;
     expect(again).toBeInstanceOf(Promise);
     await settled();
@@ -127,7 +165,7 @@ describe('DeferredSync', () => {
   });
 
   it('close waits for the sync in progress, starts none, and ends the waits (closing the database synced it)', async () => {
-    const { file, deferred } = heldDeferredSync();
+    const { file, db, deferred } = await heldProfile();
     await deferred.transaction(db, insert('one'));
     await deferred.transaction(db, insert('two'));
     const waiting = deferred.whenDurable()!;

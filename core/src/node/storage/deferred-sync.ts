@@ -1,5 +1,5 @@
-import { closeSync, fdatasync, openSync } from 'node:fs';
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { closeSync, fdatasync, fdatasyncSync, openSync } from 'node:fs';
+import type { Kysely, Transaction } from 'kysely';
 import { AppError } from '@discordopus/sdk';
 
 /**
@@ -9,17 +9,18 @@ import { AppError } from '@discordopus/sdk';
  */
 const MAX_SYNCS_IN_FLIGHT = 2;
 
-const NORMAL = sql`pragma synchronous = NORMAL`;
-const FULL = sql`pragma synchronous = FULL`;
-
 /**
- * Commits that do not wait for the disk on the main thread.
+ * When commits of the profile reach the disk.
  *
- * The profile runs SQLite in WAL mode with synchronous=FULL: every commit fsyncs the WAL before
- * it returns, blocking the event loop (0.7 ms p50 on this machine's disk, spikes of several ms).
- * A deferred commit runs with synchronous=NORMAL instead: it is durable against a crash of the
- * app at once (the WAL is in the OS page cache), and against a power loss once the fdatasync of
- * the WAL that it starts on libuv's pool has returned, while the main thread goes on.
+ * The connection runs in WAL mode with synchronous=NORMAL, which never syncs at a commit. This
+ * class does it instead, told of every commit by the connection (errorMappingDatabase):
+ * - a commit of {@link transaction} is deferred: it returns at once, durable against a crash of
+ *   the app (the WAL is in the OS page cache), and against a power loss once the fdatasync of the
+ *   WAL that it starts on libuv's pool has returned, while the main thread goes on;
+ * - any other commit is synced before it returns (an fdatasync of the WAL on the main thread):
+ *   the guarantee of synchronous=FULL, which does exactly that.
+ * Before, deferred commits switched the connection to NORMAL and back to FULL around each one:
+ * two more statements on the path of every message, on each side.
  *
  * The rule that keeps FULL's guarantee where it matters: whatever depends on a deferred commit
  * and leaves this machine (a ciphertext from a ratchet step it stored, an ack for a message it
@@ -29,57 +30,72 @@ const FULL = sql`pragma synchronous = FULL`;
  */
 export class DeferredSync {
   /** Deferred commits so far, and how many of them are known to be on disk. */
-  private committed = 0;
+  private committedCount = 0;
   private synced = 0;
   /** The most commits a sync in flight (or done) covers: a sync covers the commits made before it started. */
   private startedUpTo = 0;
   private readonly running = new Set<Promise<void>>();
   private closed = false;
   private waiters: { upTo: number; resolve(): void; reject(error: unknown): void }[] = [];
+  /** Set inside a deferred transaction (the connection is its own until it ends): its commit is the next one. */
+  private deferring = false;
 
   private readonly file: FileSync;
 
-  /** `walFile`: the database's `-wal` file. `file` is replaceable for tests of failures. */
-  constructor(walFile: string, file?: FileSync) {
+  /**
+   * `walFile`: the database's `-wal` file. `file` is replaceable for tests of failures.
+   * `syncCommits: false` (a profile opened with synchronous 'normal') leaves other commits unsynced.
+   */
+  constructor(walFile: string, file?: FileSync, private readonly syncCommits = true) {
     this.file = file ?? new WalFileSync(walFile);
   }
 
   /**
    * Call after the database closed: closing checkpointed the WAL into the database file and
-   * synced it (the connection is back at FULL), so every commit is on disk. Waits for a sync in
-   * progress, then lets go of the WAL file.
+   * synced it, so every commit is on disk. Waits for a sync in progress, then lets go of the WAL file.
    */
   async close(): Promise<void> {
     this.closed = true;
     while (this.running.size > 0) await Promise.all([...this.running]);
     this.file.close();
-    this.settle(this.committed, undefined);
+    this.settle(this.committedCount, undefined);
   }
 
   /**
-   * Runs `fn` in a transaction of `db` whose commit does not wait for the disk, then starts
-   * the sync that makes it durable. No other statement of `db`'s connection runs in between,
-   * so the relaxed setting never reaches another transaction.
+   * Runs `fn` in a transaction of `db` (the profile's database) whose commit does not wait for
+   * the disk, then starts the sync that makes it durable.
    */
   async transaction<T>(db: Kysely<any>, fn: (trx: Transaction<any>) => Promise<T>): Promise<T> {
-    const result = await db.connection().execute(async (connection) => {
-      await NORMAL.execute(connection);
-      let outcome: { value: T } | { error: unknown };
-      try {
-        outcome = { value: await connection.transaction().execute(fn) };
-      } catch (error) {
-        outcome = { error };
-      }
-      // Back to FULL whatever happened; if even that fails, say so (unless the transaction's own error says more).
-      await FULL.execute(connection).catch((error: unknown) => {
-        if ('value' in outcome) throw error;
+    try {
+      return await db.transaction().execute((trx) => {
+        // After BEGIN: no other statement runs on the connection until this transaction ends.
+        this.deferring = true;
+        return fn(trx);
       });
-      if ('error' in outcome) throw outcome.error;
-      return outcome.value;
-    });
-    this.committed++;
-    this.startSync();
-    return result;
+    } finally {
+      this.deferring = false;
+    }
+  }
+
+  /**
+   * The connection calls this after each statement that ended a transaction that wrote.
+   * @throws AppError `storage/sync-failed` when the disk refused to sync a commit that is not deferred
+   */
+  committed(): void {
+    if (this.deferring) {
+      this.deferring = false;
+      this.committedCount++;
+      this.startSync();
+      return;
+    }
+    if (!this.syncCommits || this.closed) return;
+    try {
+      this.file.syncNow();
+    } catch (error) {
+      throw syncFailed(error);
+    }
+    // It covered the deferred commits before it too.
+    this.settle(this.committedCount, undefined);
   }
 
   /**
@@ -88,16 +104,16 @@ export class DeferredSync {
    * @throws AppError `storage/sync-failed` (through the promise) when the disk refused the sync
    */
   whenDurable(): Promise<void> | undefined {
-    if (this.synced >= this.committed) return undefined;
-    const upTo = this.committed;
+    if (this.synced >= this.committedCount) return undefined;
+    const upTo = this.committedCount;
     const durable = new Promise<void>((resolve, reject) => this.waiters.push({ upTo, resolve, reject }));
     this.startSync(); // after a failed sync, each caller tries again
     return durable;
   }
 
   private startSync(): void {
-    if (this.closed || this.startedUpTo >= this.committed || this.running.size >= MAX_SYNCS_IN_FLIGHT) return;
-    const upTo = this.committed;
+    if (this.closed || this.startedUpTo >= this.committedCount || this.running.size >= MAX_SYNCS_IN_FLIGHT) return;
+    const upTo = this.committedCount;
     this.startedUpTo = upTo;
     let failed = false;
     const sync: Promise<void> = this.file.sync().then(
@@ -106,7 +122,7 @@ export class DeferredSync {
         failed = true;
         // What is not known to be on disk needs a new sync: the next commit or wait starts one.
         this.startedUpTo = this.synced;
-        this.settle(upTo, new AppError('storage/sync-failed', `The disk did not confirm writing the profile database (${code(error)}); nothing that depends on the last changes was sent. Check the disk, then try again.`, { cause: error }));
+        this.settle(upTo, syncFailed(error));
       },
     ).finally(() => {
       this.running.delete(sync);
@@ -131,6 +147,8 @@ export class DeferredSync {
 /** What makes the WAL durable. */
 export interface FileSync {
   sync(): Promise<void>;
+  /** The same, on the calling thread. */
+  syncNow(): void;
   close(): void;
 }
 
@@ -156,11 +174,25 @@ export class WalFileSync implements FileSync {
     });
   }
 
+  syncNow(): void {
+    try {
+      this.fd ??= openSync(this.walFile, 'r');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw error;
+    }
+    fdatasyncSync(this.fd);
+  }
+
   close(): void {
     if (this.fd === undefined) return;
     closeSync(this.fd);
     this.fd = undefined;
   }
+}
+
+function syncFailed(error: unknown): AppError {
+  return new AppError('storage/sync-failed', `The disk did not confirm writing the profile database (${code(error)}); nothing that depends on the last changes was sent. Check the disk, then try again.`, { cause: error });
 }
 
 function code(error: unknown): string {

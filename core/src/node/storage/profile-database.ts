@@ -12,7 +12,7 @@ import {
 import type { ProfileCipher, ProfileHeader, ScryptKdfParams } from './profile-header.ts';
 import { errorMappingDatabase, mapSqliteError } from './sqlite-errors.ts';
 import { ensureMigrationsTable, runMigrations } from './migrations.ts';
-import { DeferredSync } from './deferred-sync.ts';
+import { DeferredSync, type FileSync } from './deferred-sync.ts';
 import type { Migration } from './migrations.ts';
 
 export interface ProfileDatabase {
@@ -46,6 +46,8 @@ export interface OpenProfileOptions {
    * `normal`: survives a process crash, may lose the last commits on power loss.
    */
   synchronous?: 'full' | 'normal';
+  /** For tests: what syncs the WAL (default: fdatasync of the file). */
+  fileSync?: (walFile: string) => FileSync;
   /** How long a statement waits for another process's lock before `storage/locked`. Default 5000. */
   busyTimeoutMs?: number;
   /** Migrations to run at open (phase `migrate`), in the given order of owners. */
@@ -113,7 +115,8 @@ export async function openProfileDatabase(options: OpenProfileOptions): Promise<
     applyKey(raw, unlocked.header.cipher, unlocked.keyHex);
     raw.prepare('SELECT count(*) FROM sqlite_master').get();
     raw.pragma('journal_mode = WAL');
-    raw.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    // Never syncs at a commit: DeferredSync does, after every commit (FULL's guarantee) or later.
+    raw.pragma('synchronous = NORMAL');
     raw.pragma('foreign_keys = ON');
     raw.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
     // A write transaction up front turns a lock held elsewhere, a read-only disk or a full disk
@@ -129,9 +132,11 @@ export async function openProfileDatabase(options: OpenProfileOptions): Promise<
   }
   report('open', 1);
 
-  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: errorMappingDatabase(raw, file) }) });
+  const connection = raw;
+  const deferredSync = new DeferredSync(`${file}-wal`, options.fileSync?.(`${file}-wal`), options.synchronous !== 'normal');
+  const commits = { inTransaction: () => connection.inTransaction, committed: () => deferredSync.committed() };
+  const db = new Kysely<any>({ dialect: new SqliteDialect({ database: errorMappingDatabase(raw, file, commits) }) });
   let closed = false;
-  const deferredSync = new DeferredSync(`${file}-wal`);
   const profile: ProfileDatabase = {
     db,
     file,

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
-import { Kysely, SqliteDialect } from 'kysely';
+import { Kysely, SqliteDialect, sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
 import { errorMappingDatabase, observeStatements } from './sqlite-errors.ts';
 import { tempDir } from './storage-test-support.ts';
@@ -91,5 +91,51 @@ describe('errorMappingDatabase statement cache', () => {
     await db.selectFrom('t').selectAll().execute();
     expect(seen).toHaveLength(5);
     await db.destroy();
+  });
+});
+
+describe('errorMappingDatabase commit reports', () => {
+  it('reports each commit that wrote (a transaction, a write outside one, an outermost savepoint), and nothing else', async () => {
+    const dir = tempDir('sqlite-commits');
+    const raw = new Database(path.join(dir, 'db.sqlite'));
+    raw.pragma('journal_mode = WAL');
+    let commits = 0;
+    const db = new Kysely<any>({ dialect: new SqliteDialect({ database: errorMappingDatabase(raw, 'db.sqlite', { inTransaction: () => raw.inTransaction, committed: () => void commits++ }) }) });
+    const reported = async (fn: () => Promise<unknown>) => {
+      const before = commits;
+      await fn().catch(() => undefined);
+      return commits - before;
+    };
+    await db.schema.createTable('t').addColumn('id', 'integer', (c) => c.primaryKey()).execute();
+    expect(await reported(() => db.insertInto('t').values({ id: 1 }).execute())).toBe(1);
+    expect(await reported(() => db.transaction().execute(async (trx) => {
+      await trx.insertInto('t').values({ id: 2 }).execute();
+      await trx.insertInto('t').values({ id: 3 }).returning('id').execute();
+    }))).toBe(1);
+    expect(await reported(() => db.selectFrom('t').selectAll().execute())).toBe(0);
+    expect(await reported(() => db.transaction().execute((trx) => trx.selectFrom('t').selectAll().execute()))).toBe(0);
+    expect(await reported(() => db.transaction().execute(async (trx) => {
+      await trx.insertInto('t').values({ id: 4 }).execute();
+      throw new Error('rolled back');
+    }))).toBe(0);
+    expect(await reported(() => db.connection().execute(async (c) => {
+      await sql`savepoint outer_sp`.execute(c);
+      await c.insertInto('t').values({ id: 5 }).execute();
+      await sql`release outer_sp`.execute(c);
+    }))).toBe(1);
+    expect(raw.prepare('select count(*) as n from t').get()).toEqual({ n: 4 });
+    // A commit that throws: its error reaches the caller, not the error of the rollback kysely tries next.
+    let refuse = true;
+    const failing = new Kysely<any>({ dialect: new SqliteDialect({ database: errorMappingDatabase(raw, 'db.sqlite', {
+      inTransaction: () => raw.inTransaction,
+      committed: () => {
+        if (refuse) throw new Error('the disk said no');
+      },
+    }) }) });
+    await expect(failing.transaction().execute((trx) => trx.insertInto('t').values({ id: 6 }).execute())).rejects.toThrow('the disk said no');
+    refuse = false;
+    await failing.insertInto('t').values({ id: 7 }).execute();
+    await db.destroy();
+    rmSync(dir, { recursive: true, force: true });
   });
 });

@@ -56,6 +56,16 @@ function observed<T>(sql: string, fn: () => T): T {
 /** Prepared statements kept per connection (kysely prepares every query anew: ~30-110 µs each). */
 const STATEMENT_CACHE_SIZE = 256;
 
+/** What the connection tells about the transactions it ends (see {@link errorMappingDatabase}). */
+export interface CommitListener {
+  /** True while the connection is inside a transaction (better-sqlite3's `inTransaction`). */
+  inTransaction(): boolean;
+  /** After each statement that ended a transaction that wrote (a commit, or a write outside a transaction). May throw. */
+  committed(): void;
+}
+
+const NO_CHANGES = { changes: 0, lastInsertRowid: 0 };
+
 /**
  * Wraps the better-sqlite3 handle given to kysely's SqliteDialect so that every statement's
  * failures pass through {@link mapSqliteError}: a full disk in the middle of a plugin's
@@ -65,8 +75,13 @@ const STATEMENT_CACHE_SIZE = 256;
  * kysely builds the same SQL for the same query shape, and preparing costs more than running a
  * small query. SQLite re-prepares a cached statement itself after a schema change. `iterate`
  * gets a statement of its own, since a statement being iterated cannot run anything else.
+ *
+ * With `commits`, it reports every commit that wrote something (the profile makes it durable
+ * there, see DeferredSync). A `rollback` outside a transaction (kysely rolls back after a commit
+ * that threw, which may already have ended it) does nothing, so the commit's own error reaches
+ * the caller.
  */
-export function errorMappingDatabase(db: SqliteDatabase, file: string): SqliteDatabase {
+export function errorMappingDatabase(db: SqliteDatabase, file: string, commits?: CommitListener): SqliteDatabase {
   const guard = <T>(fn: () => T): T => {
     try {
       return fn();
@@ -74,24 +89,46 @@ export function errorMappingDatabase(db: SqliteDatabase, file: string): SqliteDa
       throw mapSqliteError(error, file);
     }
   };
-  const execute = <T>(sql: string, fn: () => T): T => (statementObserver ? observed(sql, () => guard(fn)) : guard(fn));
+  let wrote = false;
+  const execute = <T>(sql: string, writes: boolean, fn: () => T): T => {
+    const result = statementObserver ? observed(sql, () => guard(fn)) : guard(fn);
+    if (commits && (writes || wrote)) {
+      wrote = true;
+      if (!commits.inTransaction()) {
+        wrote = false;
+        if (sql !== 'rollback') commits.committed();
+      }
+    }
+    return result;
+  };
   // Each cached statement with its error-mapping wrapper, made once (kysely asks for one per query).
   const cache = new Map<string, SqliteStatement>();
-  const wrap = (sql: string, statement: SqliteStatement): SqliteStatement => ({
-    reader: statement.reader,
-    all: (parameters) => execute(sql, () => statement.all(parameters)),
-    run: (parameters) => execute(sql, () => statement.run(parameters)),
-    iterate: (parameters) => {
-      const iterator = guard(() => db.prepare(sql).iterate(parameters));
-      return {
-        next: () => guard(() => iterator.next()),
-        return: (value?: unknown) => iterator.return?.(value) ?? { done: true, value: undefined },
-        [Symbol.iterator]() {
-          return this;
-        },
-      } as IterableIterator<unknown>;
-    },
-  });
+  const wrap = (sql: string, statement: SqliteStatement): SqliteStatement => {
+    // Transaction control counts as read-only; a commit is noticed by the transaction ending.
+    const writes = (statement as { readonly?: boolean }).readonly !== true;
+    const rollback = sql === 'rollback';
+    return {
+      reader: statement.reader,
+      all: (parameters) => execute(sql, writes, () => statement.all(parameters)),
+      run: (parameters) => {
+        if (rollback && commits && !commits.inTransaction()) {
+          wrote = false;
+          return NO_CHANGES;
+        }
+        return execute(sql, writes, () => statement.run(parameters));
+      },
+      iterate: (parameters) => {
+        const iterator = guard(() => db.prepare(sql).iterate(parameters));
+        return {
+          next: () => guard(() => iterator.next()),
+          return: (value?: unknown) => iterator.return?.(value) ?? { done: true, value: undefined },
+          [Symbol.iterator]() {
+            return this;
+          },
+        } as IterableIterator<unknown>;
+      },
+    };
+  };
   const cached = (sql: string): SqliteStatement => {
     let statement = cache.get(sql);
     if (statement) {

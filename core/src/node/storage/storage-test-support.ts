@@ -61,6 +61,17 @@ export class HeldSync implements FileSync {
       finish: (error) => (error ? reject(error) : this.real.sync().then(resolve, reject)),
     }));
   }
+  /** Syncs on the calling thread (commits that are not deferred) are counted, not held. */
+  syncsNow = 0;
+  /** Thrown by the next sync on the calling thread. */
+  failNow: Error | undefined;
+  syncNow(): void {
+    this.syncsNow++;
+    const failure = this.failNow;
+    this.failNow = undefined;
+    if (failure) throw failure;
+    this.real.syncNow();
+  }
   /** Finishes the syncs held so far, and holds none from now on. */
   release(): void {
     this.released = true;
