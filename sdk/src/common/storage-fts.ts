@@ -162,7 +162,7 @@ async function writeTriggers(db: Kysely<any>, names: Names, content: { table: st
   const ftsName = sql.id(names.table);
   const trigger = (suffix: string) => sql.table(names.table + suffix);
   const columns = list(names.columns);
-  const changed = sql`${list(names.columns)}, ${rowid}`;
+  const changed = sql`${columns}, ${rowid}`;
   const remove = sql`INSERT INTO ${fts}(${ftsName}, rowid, ${columns}) SELECT 'delete', old.${rowid}, ${list(names.columns, 'old')}`;
   const add = sql`INSERT INTO ${fts}(rowid, ${columns}) SELECT new.${rowid}, ${list(names.columns, 'new')}`;
   if (names.indexing === 'immediate') {

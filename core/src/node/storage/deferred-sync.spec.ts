@@ -1,4 +1,5 @@
-import { rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { sql, type Kysely } from 'kysely';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isAppError } from '@discordopus/sdk';
@@ -21,7 +22,7 @@ const opened: ProfileDatabase[] = [];
 const heldProfile = async () => {
   let file!: HeldSync;
   const held = await openProfileDatabase({
-    dir: tempDir('deferred-sync-held'), passphrase: 'held', crypto: new NodeCryptoProvider(), create: true, kdf: TEST_KDF,
+    dir: mkdtempSync(path.join(dir, 'held-')), passphrase: 'held', crypto: new NodeCryptoProvider(), create: true, kdf: TEST_KDF,
     fileSync: (wal) => (file = new HeldSync(new WalFileSync(wal))),
   });
   opened.push(held);

@@ -53,6 +53,10 @@ export function ensureDir(dir: string): string {
 /** A sync the test lets finish (or fail) when it wants, wrapped around the real one. */
 export class HeldSync implements FileSync {
   readonly started: { finish(error?: Error): void }[] = [];
+  /** Syncs on the calling thread (commits that are not deferred) are counted, not held. */
+  syncsNow = 0;
+  /** Thrown by the next sync on the calling thread. */
+  failNow: Error | undefined;
   private released = false;
   constructor(private readonly real: FileSync) {}
   sync(): Promise<void> {
@@ -61,10 +65,6 @@ export class HeldSync implements FileSync {
       finish: (error) => (error ? reject(error) : this.real.sync().then(resolve, reject)),
     }));
   }
-  /** Syncs on the calling thread (commits that are not deferred) are counted, not held. */
-  syncsNow = 0;
-  /** Thrown by the next sync on the calling thread. */
-  failNow: Error | undefined;
   syncNow(): void {
     this.syncsNow++;
     const failure = this.failNow;

@@ -65,7 +65,8 @@ export class MessagingService implements MessagingApi, Disposable {
   private readonly pendingTexts: { peer: UserId; text: string; replyTo: string | undefined; resolve(view: MessageView): void; reject(error: unknown): void }[] = [];
   private writingTexts = false;
   private indexTimer: ReturnType<typeof setTimeout> | undefined;
-  private indexing: Promise<void> | undefined;
+  /** The last indexing run: runs go one after the other. */
+  private indexing: Promise<void> = Promise.resolve();
 
   constructor(private readonly ctx: PluginContext, private readonly options: MessagingServiceOptions = {}) {
     this.db = ctx.storage.db as Db;
@@ -100,16 +101,14 @@ export class MessagingService implements MessagingApi, Disposable {
   /** Stops retries and waits briefly for sends in progress (what is unconfirmed stays queued). */
   async stop(): Promise<void> {
     this.outbox.dispose();
-    clearTimeout(this.indexTimer);
-    this.indexTimer = undefined;
+    this.cancelIndexTimer();
     await this.outbox.idle(2_000);
     await this.indexNow().catch(() => undefined); // logged there; the next start indexes what is left
   }
 
   dispose(): void {
     this.outbox.dispose();
-    clearTimeout(this.indexTimer);
-    this.indexTimer = undefined;
+    this.cancelIndexTimer();
     for (const timer of this.typingTimers.values()) clearTimeout(timer);
     this.typingTimers.clear();
     this.changes.dispose();
@@ -130,12 +129,17 @@ export class MessagingService implements MessagingApi, Disposable {
     this.indexTimer.unref?.();
   }
 
+  private cancelIndexTimer(): void {
+    clearTimeout(this.indexTimer);
+    this.indexTimer = undefined;
+  }
+
   /**
    * Indexes the messages that wait for the full-text index. Runs one after the other: a run that
    * started before the caller's messages were committed might not see them.
    */
   private indexNow(): Promise<void> {
-    const run = (this.indexing ?? Promise.resolve()).catch(() => undefined).then(async () => {
+    this.indexing = this.indexing.catch(() => undefined).then(async () => {
       try {
         await this.ctx.storage.transaction((trx) => indexPendingFts(trx, MESSAGES_FTS), { durability: 'deferred' });
       } catch (error) {
@@ -143,11 +147,7 @@ export class MessagingService implements MessagingApi, Disposable {
         throw error;
       }
     });
-    this.indexing = run;
-    void run.catch(() => undefined).finally(() => {
-      if (this.indexing === run) this.indexing = undefined;
-    });
-    return run;
+    return this.indexing;
   }
 
   // ---- API ----
