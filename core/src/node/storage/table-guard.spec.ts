@@ -351,6 +351,8 @@ describe('createFtsTable (FTS5 in the encrypted database)', () => {
     await expect(createFtsTable(notes, { table: 'notes_y', columns: ['a)'] })).rejects.toThrow(TypeError);
     await expect(createFtsTable(notes, { table: 'notes_y', columns: [] })).rejects.toThrow(TypeError);
     await expect(createFtsTable(notes, { table: 'notes_y', columns: ['a'], tokenize: "ascii'" as 'trigram' })).rejects.toThrow(TypeError);
+    await expect(createFtsTable(notes, { table: 'notes_y', columns: ['a'], indexing: 'later' as 'deferred' })).rejects.toThrow(TypeError);
+    await expect(updateFtsTriggers(notes, { table: 'notes_y', columns: ['a'] })).rejects.toThrow(TypeError);
     expect(await db.selectFrom('secret_keys').select('k').execute()).toEqual([{ k: 'do not read' }]);
   });
 });
