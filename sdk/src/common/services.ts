@@ -221,13 +221,14 @@ export interface TransactionOptions {
   /**
    * `sync` (default): the commit returns once the disk confirmed it. `deferred`: it returns
    * before; it survives the app crashing at once and a power loss about a millisecond later
-   * (the disk's confirmation is awaited off the main thread). The kernel sends nothing that
-   * depends on it (messages through SecureChannels, acks) to another machine before the
-   * confirmation, so a power loss can only take back what never left. For writes whose effect
-   * is used here while what depends on them waits for the disk anyway: a received message
-   * shows at once while its ack waits. When the next step needs the confirmation at once (a
-   * message the user sends: its ciphertext waits for it), `sync` is faster: the fsync on the
-   * main thread costs less than the round trip through libuv's pool.
+   * (the disk's confirmation is awaited off the main thread, which goes on meanwhile).
+   * What you send after a deferred commit does not wait for it: the kernel holds a ciphertext
+   * back only until its own ratchet step is on disk. So after a power loss in that millisecond
+   * your peer may hold a record whose commit here was taken back. Use it where that is
+   * harmless and the main thread's time counts: the messaging plugin stores the texts the user
+   * sends this way (the peer may then show a text that a power loss took from the sender's
+   * history). Records you receive are stored in the kernel's own receiving commit, whose ack
+   * waits for the disk, whatever you choose.
    */
   durability?: 'sync' | 'deferred';
 }

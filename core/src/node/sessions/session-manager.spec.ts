@@ -144,6 +144,43 @@ describe('SessionManager', () => {
     expect(await deliver(b, a, await answer)).toBe('answer');
   });
 
+  it('holds a ciphertext back for its own ratchet commits only: another deferred commit of the profile does not delay it', async () => {
+    let held!: HeldSync;
+    const [a, b] = await bed.pair((wal) => (held = new HeldSync(new WalFileSync(wal))));
+    const bobId = b.keyring.userId;
+    const aliceId = a.keyring.userId;
+    held.release();
+    expect(await deliver(a, b, await a.sessions.encrypt(bobId, enc('hello')))).toBe('hello');
+    expect(await deliver(b, a, await b.sessions.encrypt(aliceId, enc('hi')))).toBe('hi');
+    // Bob's sending chain and its key reservation are committed and on disk.
+    await b.sessions.drain();
+    await b.profile.deferredSync.whenDurable();
+    held.hold();
+    // A plugin's deferred commit (the messaging plugin stores the texts the user sends so): its sync is held.
+    await b.profile.deferredSync.transaction(b.profile.db, async (trx) => {
+      await trx.schema.createTable('notes').addColumn('body', 'text').execute();
+    });
+    expect(held.started).toHaveLength(1);
+    expect(b.profile.deferredSync.whenDurable()).toBeDefined();
+    // Within the reservation: the ratchet step needs no commit, so its ciphertext leaves at once.
+    const atOnce = await Promise.race([b.sessions.encrypt(aliceId, enc('at once')), new Promise<undefined>((resolve) => setTimeout(resolve, 2_000))]);
+    held.release(); // (a failure above must not leave the profile's close waiting)
+    expect(atOnce, 'the ciphertext waited for the other commit').toBeDefined();
+    expect(await deliver(b, a, atOnce!)).toBe('at once');
+    held.hold();
+    // A step that commits (receiving Alice's message) is held back until that commit is on disk.
+    await b.sessions.receive(aliceId, await a.sessions.encrypt(bobId, enc('again')));
+    let answered = false;
+    const answer = b.sessions.encrypt(aliceId, enc('after the disk')).then((payload) => {
+      answered = true;
+      return payload;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(answered).toBe(false);
+    held.release();
+    expect(await deliver(b, a, await answer)).toBe('after the disk');
+  });
+
   it('answers a receive batch in its own commit, and keeps steps that store nothing in memory until the next commit', async () => {
     const [a, b] = await pair();
     const bobId = b.keyring.userId;

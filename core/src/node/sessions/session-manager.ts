@@ -36,8 +36,9 @@ export interface SessionManagerOptions {
   /**
    * The profile's deferred commits. Given, no commit of the session layer waits for the disk:
    * records received reach their consumers at once, and every ciphertext and reply it hands out
-   * waits until all deferred commits before it are durable. Without it every commit waits for
-   * the disk.
+   * waits until this layer's own commits before it are durable (a plugin's deferred commit does
+   * not hold up a ciphertext: its durability is the plugin's choice). Without it every commit
+   * waits for the disk.
    */
   deferredSync?: DeferredSync;
 }
@@ -188,6 +189,8 @@ export class SessionManager {
   /** Handled inbox records, deleted with the next commit (see {@link removeFromInboxLater}). */
   private readonly handledInbox: number[] = [];
   private unsavedTimer: ReturnType<typeof setTimeout> | undefined;
+  /** `deferredSync.commits` after this layer's last commit: what its outputs wait for (whenDurable). */
+  private ownCommits = 0;
   private responder: BatchResponder | undefined;
   private closing = false;
   private readonly resetRequested = new Map<UserId, number>();
@@ -270,7 +273,7 @@ export class SessionManager {
     try {
       payloads = await this.encryptBatch(peer, items.map((i) => i.plaintext));
       // A ratchet step stored by a deferred commit must be on disk before its output leaves.
-      const durable = this.options.deferredSync?.whenDurable();
+      const durable = this.options.deferredSync?.whenDurable(this.ownCommits);
       if (durable) await durable;
     } catch (error) {
       for (const item of items) item.reject(error);
@@ -370,7 +373,13 @@ export class SessionManager {
         return extraResult;
       };
       const { deferredSync } = this.options;
-      result = deferredSync ? await deferredSync.transaction(this.options.db, write) : await this.options.db.transaction().execute(write);
+      if (deferredSync) {
+        result = await deferredSync.transaction(this.options.db, write);
+        // Counts this commit (and at most others made since, which only makes the wait longer).
+        this.ownCommits = deferredSync.commits;
+      } else {
+        result = await this.options.db.transaction().execute(write);
+      }
     } catch (error) {
       this.handledInbox.unshift(...handled);
       this.forget(peer);
@@ -721,7 +730,7 @@ export class SessionManager {
       if (direct.length > 0) attempt(() => this.responder!.transmitDirect!(from, direct));
     };
     if (sent.length === 0 && direct.length === 0) return;
-    const durable = this.options.deferredSync?.whenDurable();
+    const durable = this.options.deferredSync?.whenDurable(this.ownCommits);
     if (!durable) return transmit();
     // Not sent: the peer gets no ack, so it sends the records again, and they are deduplicated.
     durable.then(transmit, (error: unknown) => this.options.logger.warn('sessions: replies not sent: the receiving commit did not reach the disk', {

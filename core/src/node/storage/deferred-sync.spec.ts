@@ -145,6 +145,27 @@ describe('DeferredSync', () => {
     await deferred.close();
   });
 
+  it('waits for the commits up to a mark only: a later deferred commit that is not on disk yet does not hold it up', async () => {
+    const { file, db, deferred } = await heldProfile();
+    await deferred.transaction(db, insert('mine'));
+    const mine = deferred.commits;
+    await deferred.transaction(db, insert('theirs'));
+    expect(deferred.commits).toBe(mine + 1);
+    let done = false;
+    void deferred.whenDurable(mine)!.then(() => (done = true));
+    // The first sync covers "mine" only; the second, "theirs" too.
+    expect(file.started).toHaveLength(2);
+    file.started[0]!.finish();
+    await settled();
+    expect(done).toBe(true);
+    expect(deferred.whenDurable(mine)).toBeUndefined();
+    expect(deferred.whenDurable()).toBeDefined();
+    file.started[1]!.finish();
+    await settled();
+    expect(deferred.whenDurable()).toBeUndefined();
+    await deferred.close();
+  });
+
   it('a disk that refuses the sync fails the waits with storage/sync-failed; the next wait tries again', async () => {
     const { file, db, deferred } = await heldProfile();
     await deferred.transaction(db, insert('kept'));

@@ -98,14 +98,19 @@ export class DeferredSync {
     this.settle(this.committedCount, undefined);
   }
 
+  /** Deferred commits so far: read right after a commit, the mark that {@link whenDurable} waits for. */
+  get commits(): number {
+    return this.committedCount;
+  }
+
   /**
-   * Undefined when every deferred commit so far is on disk; else a promise that resolves once
-   * they are.
+   * Undefined when the first `upTo` deferred commits (by default all so far) are on disk; else a
+   * promise that resolves once they are. A caller that waits only for its own commits passes the
+   * {@link commits} it read after its last one: another's deferred commit then does not hold it up.
    * @throws AppError `storage/sync-failed` (through the promise) when the disk refused the sync
    */
-  whenDurable(): Promise<void> | undefined {
-    if (this.synced >= this.committedCount) return undefined;
-    const upTo = this.committedCount;
+  whenDurable(upTo = this.committedCount): Promise<void> | undefined {
+    if (this.synced >= upTo) return undefined;
     const durable = new Promise<void>((resolve, reject) => this.waiters.push({ upTo, resolve, reject }));
     this.startSync(); // after a failed sync, each caller tries again
     return durable;

@@ -13,6 +13,7 @@ import type { ProfileCipher, ProfileHeader, ScryptKdfParams } from './profile-he
 import { errorMappingDatabase, mapSqliteError } from './sqlite-errors.ts';
 import { ensureMigrationsTable, runMigrations } from './migrations.ts';
 import { DeferredSync, type FileSync } from './deferred-sync.ts';
+import { WalCheckpointer, type CheckpointerState } from './wal-checkpointer.ts';
 import type { Migration } from './migrations.ts';
 
 export interface ProfileDatabase {
@@ -22,6 +23,8 @@ export interface ProfileDatabase {
   readonly file: string;
   /** Transactions whose commit does not wait for the disk, and the wait for them (see DeferredSync). */
   readonly deferredSync: DeferredSync;
+  /** The WAL's checkpoints, run on a worker thread (see WalCheckpointer). */
+  readonly checkpoints: Readonly<CheckpointerState>;
   /** Closes the database (checkpoints the WAL). Safe to call twice. */
   close(): Promise<void>;
 }
@@ -53,6 +56,9 @@ export interface OpenProfileOptions {
   /** Migrations to run at open (phase `migrate`), in the given order of owners. */
   migrations?: ReadonlyArray<{ owner: string; migrations: readonly Migration[] }>;
 }
+
+/** SQLite's default: a commit that leaves this many pages in the WAL checkpoints it. */
+const SQLITE_AUTOCHECKPOINT_PAGES = 1000;
 
 const KEY_INFO = new TextEncoder().encode('discordopus/profile-db-key/v1');
 const CHECK_INFO = new TextEncoder().encode('discordopus/profile-key-check/v1');
@@ -117,6 +123,8 @@ export async function openProfileDatabase(options: OpenProfileOptions): Promise<
     raw.pragma('journal_mode = WAL');
     // Never syncs at a commit: DeferredSync does, after every commit (FULL's guarantee) or later.
     raw.pragma('synchronous = NORMAL');
+    // Checkpoints run on a worker thread (WalCheckpointer), not inside this connection's commits.
+    raw.pragma('wal_autocheckpoint = 0');
     raw.pragma('foreign_keys = ON');
     raw.pragma(`busy_timeout = ${Math.max(0, Math.floor(options.busyTimeoutMs ?? 5000))}`);
     // A write transaction up front turns a lock held elsewhere, a read-only disk or a full disk
@@ -134,16 +142,31 @@ export async function openProfileDatabase(options: OpenProfileOptions): Promise<
 
   const connection = raw;
   const deferredSync = new DeferredSync(`${file}-wal`, options.fileSync?.(`${file}-wal`), options.synchronous !== 'normal');
-  const commits = { inTransaction: () => connection.inTransaction, committed: () => deferredSync.committed() };
+  const checkpointer = new WalCheckpointer({
+    file,
+    keyPragmas: keyPragmas(unlocked.header.cipher, unlocked.keyHex),
+    checkpointAtCommit: () => connection.pragma(`wal_autocheckpoint = ${SQLITE_AUTOCHECKPOINT_PAGES}`),
+  });
+  const commits = {
+    inTransaction: () => connection.inTransaction,
+    committed: () => {
+      checkpointer.committed();
+      deferredSync.committed();
+    },
+  };
   const db = new Kysely<any>({ dialect: new SqliteDialect({ database: errorMappingDatabase(raw, file, commits) }) });
   let closed = false;
   const profile: ProfileDatabase = {
     db,
     file,
     deferredSync,
+    get checkpoints() {
+      return checkpointer.state;
+    },
     async close() {
       if (closed) return;
       closed = true;
+      await checkpointer.close();
       await db.destroy();
       await deferredSync.close();
     },
@@ -339,9 +362,12 @@ function tryReadHeader(file: string): ProfileHeader | undefined {
 
 /** Applies the cipher configuration and the raw 256-bit key to a fresh handle. */
 export function applyKey(raw: Database.Database, cipher: ProfileCipher, keyHex: string): void {
-  raw.pragma(`cipher = '${cipher}'`);
-  if (cipher === 'sqlcipher') raw.pragma('legacy = 4');
-  raw.pragma(`key = "x'${keyHex}'"`);
+  for (const pragma of keyPragmas(cipher, keyHex)) raw.pragma(pragma);
+}
+
+/** The pragmas that configure the cipher and set the raw 256-bit key of a fresh connection. */
+export function keyPragmas(cipher: ProfileCipher, keyHex: string): string[] {
+  return [`cipher = '${cipher}'`, ...(cipher === 'sqlcipher' ? ['legacy = 4'] : []), `key = "x'${keyHex}'"`];
 }
 
 function opensWith(file: string, cipher: ProfileCipher, keyHex: string): boolean {

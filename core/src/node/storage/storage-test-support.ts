@@ -61,8 +61,14 @@ export class HeldSync implements FileSync {
   constructor(private readonly real: FileSync) {}
   sync(): Promise<void> {
     if (this.released) return this.real.sync();
+    let finished = false;
     return new Promise<void>((resolve, reject) => this.started.push({
-      finish: (error) => (error ? reject(error) : this.real.sync().then(resolve, reject)),
+      finish: (error) => {
+        if (finished) return;
+        finished = true;
+        if (error) reject(error);
+        else this.real.sync().then(resolve, reject);
+      },
     }));
   }
   syncNow(): void {
@@ -72,10 +78,14 @@ export class HeldSync implements FileSync {
     if (failure) throw failure;
     this.real.syncNow();
   }
-  /** Finishes the syncs held so far, and holds none from now on. */
+  /** Finishes the syncs held so far, and holds none from now on (until {@link hold}). */
   release(): void {
     this.released = true;
     for (const sync of this.started) sync.finish();
+  }
+  /** Holds the syncs started from now on again. */
+  hold(): void {
+    this.released = false;
   }
   close(): void {
     this.real.close();

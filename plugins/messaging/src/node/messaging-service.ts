@@ -174,11 +174,12 @@ export class MessagingService implements MessagingApi, Disposable {
         const batch = this.pendingTexts.splice(0, TEXTS_PER_COMMIT);
         let outcomes: (MessageRow | AppError)[];
         try {
-          // Synced before it returns (not deferred): the kernel sends the texts only once the commit
-          // is on disk, so nothing is gained by returning earlier, and here the fsync on this
-          // thread costs less than the round trip of a deferred one through libuv's pool
-          // (latency p50 and p99 x0.88, 2,000-message runs).
-          outcomes = await this.transaction((db) => this.storeOutgoing(db, batch));
+          // Deferred: the texts leave without waiting for the disk (the kernel holds a ciphertext
+          // back only until its own ratchet step is durable). An fsync here took 1 ms, and 5-15 ms
+          // when the disk was busy, on the path of every message. What a power loss (not a crash
+          // of the app) can take back is the sender's copy of a text sent in the last
+          // milliseconds, which its peer may have: see docs/storage.md.
+          outcomes = await this.transaction((db) => this.storeOutgoing(db, batch), 'deferred');
         } catch (error) {
           for (const item of batch) item.reject(error);
           continue;
@@ -207,7 +208,7 @@ export class MessagingService implements MessagingApi, Disposable {
    * confirmed rows, advances their messages' status): they ride on this commit instead of one of
    * their own, and `fn` sees the outbox as it is (a confirmed row is not "still queued").
    */
-  private async transaction<T>(fn: (db: Db) => Promise<T>): Promise<T> {
+  private async transaction<T>(fn: (db: Db) => Promise<T>, durability: 'sync' | 'deferred' = 'sync'): Promise<T> {
     const settled = this.outbox.takeSettled();
     let result: T;
     let changes: Awaited<ReturnType<Outbox['recordSettled']>>;
@@ -216,7 +217,7 @@ export class MessagingService implements MessagingApi, Disposable {
         const db = trx as unknown as Db;
         const recorded = await this.outbox.recordSettled(db, settled);
         return [await fn(db), recorded] as const;
-      });
+      }, { durability });
     } catch (error) {
       this.outbox.restoreSettled(settled);
       throw error;
