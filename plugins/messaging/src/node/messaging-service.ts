@@ -9,8 +9,8 @@ import {
   type BatchRecord, type DeleteRecord, type EditRecord, type MessagingRecord, type ReactionRecord, type ReceiptRecord, type TextRecord,
 } from '../common/messaging-protocol.ts';
 import {
-  ConversationCache, MESSAGES_FTS, conversation, insertMessages, newestFirst, setLastInSeq, setNextSeq, nextSort, type NewMessage, decodeCursor, findMessage, findMessageById, incomingSort, statusAdvances, toView, views,
-  type ConversationCounters, type Db, type MessageRow,
+  ConversationCache, MESSAGES_FTS, conversation, insertMessageIfNew, insertMessages, newestFirst, setLastInSeq, setNextSeq, nextSort, type NewMessage, decodeCursor, findMessage, findMessageById, incomingSort, statusAdvances, toView, views,
+  type ConversationCounters, type Db, type MessageRow, type OutboxRow,
 } from './messaging-store.ts';
 import { Outbox } from './outbox.ts';
 
@@ -173,27 +173,28 @@ export class MessagingService implements MessagingApi, Disposable {
       while (this.pendingTexts.length > 0) {
         const batch = this.pendingTexts.splice(0, TEXTS_PER_COMMIT);
         let outcomes: (MessageRow | AppError)[];
+        let queued: OutboxRow[];
         try {
           // Deferred: the texts leave without waiting for the disk (the kernel holds a ciphertext
           // back only until its own ratchet step is durable). An fsync here took 1 ms, and 5-15 ms
           // when the disk was busy, on the path of every message. What a power loss (not a crash
           // of the app) can take back is the sender's copy of a text sent in the last
           // milliseconds, which its peer may have: see docs/storage.md.
-          outcomes = await this.transaction((db) => this.storeOutgoing(db, batch), 'deferred');
+          ({ outcomes, queued } = await this.transaction((db) => this.storeOutgoing(db, batch), 'deferred'));
         } catch (error) {
           for (const item of batch) item.reject(error);
           continue;
         }
-        const peers = new Set<UserId>();
         batch.forEach((item, i) => {
           const outcome = outcomes[i]!;
           if (outcome instanceof AppError) return item.reject(outcome);
           const view = toView(outcome, this.self);
           this.messageAdded(view);
           item.resolve(view);
-          peers.add(item.peer);
         });
-        for (const peer of peers) this.outbox.deliver(peer);
+        const byPeer = new Map<UserId, OutboxRow[]>();
+        for (const row of queued) byPeer.set(row.peer as UserId, [...(byPeer.get(row.peer as UserId) ?? []), row]);
+        for (const [peer, rows] of byPeer) this.outbox.deliverAdded(peer, rows);
         // A transaction's statements run back to back without giving the event loop a turn:
         // let the link send what was just handed to it before storing the next group.
         if (this.pendingTexts.length > 0) await new Promise((resolve) => setImmediate(resolve));
@@ -230,7 +231,7 @@ export class MessagingService implements MessagingApi, Disposable {
    * Outgoing texts with their outbox records, a few statements for the whole group. A bad reply
    * reference is returned for its item, not thrown, so the others commit.
    */
-  private async storeOutgoing(db: Db, items: readonly { peer: UserId; text: string; replyTo: string | undefined }[]): Promise<(MessageRow | AppError)[]> {
+  private async storeOutgoing(db: Db, items: readonly { peer: UserId; text: string; replyTo: string | undefined }[]): Promise<{ outcomes: (MessageRow | AppError)[]; queued: OutboxRow[] }> {
     const conversations = new Map<UserId, ConversationCounters>();
     const fresh = new Set<string>();
     const rows: NewMessage[] = [];
@@ -260,9 +261,9 @@ export class MessagingService implements MessagingApi, Disposable {
     }
     const inserted = await insertMessages(db, rows);
     for (const [peer, conv] of conversations) await setNextSeq(db, peer, conv.nextSeq);
-    await this.outbox.enqueueMany(db, outbox.map((o) => ({ peer: o.peer, type: 'text', record: o.record, messageId: o.id })));
+    const queued = await this.outbox.addTexts(db, outbox.map((o) => ({ peer: o.peer, record: o.record, messageId: o.id })));
     let next = 0;
-    return results.map((r) => (r instanceof AppError ? r : inserted[next++]!));
+    return { outcomes: results.map((r) => (r instanceof AppError ? r : inserted[next++]!)), queued };
   }
 
   async edit(id: string, text: string): Promise<MessageView> {
@@ -484,31 +485,35 @@ export class MessagingService implements MessagingApi, Disposable {
    * everything received from this peer. Anything else (copies, a late retry) goes one by one.
    */
   private async storeTexts(db: Db, from: UserId, texts: readonly TextRecord[]): Promise<(MessageRow | 'duplicate' | 'collision')[]> {
-    const ids = texts.map((t) => t.id);
-    const known = texts.length === 1
-      ? await findMessage(db, from, ids[0]!)
-      : await db.selectFrom('messaging_messages').select('id').where('peer', '=', from).where('id', 'in', ids).executeTakeFirst();
     const conv = await this.counters.get(db, from);
     const ordered = texts.every((t, i) => t.seq > (i === 0 ? conv.lastInSeq : texts[i - 1]!.seq));
-    if (known || !ordered || new Set(ids).size !== ids.length) {
-      const results: (MessageRow | 'duplicate' | 'collision')[] = [];
-      for (const text of texts) results.push(await this.storeText(db, from, text));
-      this.counters.forget(from);
-      return results;
+    const ids = texts.map((t) => t.id);
+    if (ordered && new Set(ids).size === ids.length) {
+      let sort = conv.lastSort;
+      const rows: NewMessage[] = texts.map((record) => {
+        sort = nextSort(sort, this.now());
+        return {
+          id: record.id, peer: from, direction: 'in', seq: record.seq, text: record.text, reply_to: record.replyTo ?? null, sent_at: record.sentAt,
+          sort, status: 'received', edited_at: null, deleted: 0, error_code: null, error_message: null,
+        };
+      });
+      // One text (one at a time, the usual case): an insert that skips a copy, with no lookup before it.
+      const inserted = texts.length === 1
+        ? await insertMessageIfNew(db, rows[0]!)
+        : (await db.selectFrom('messaging_messages').select('id').where('peer', '=', from).where('id', 'in', ids).executeTakeFirst())
+          ? undefined
+          : await insertMessages(db, rows);
+      if (inserted) {
+        await setLastInSeq(db, from, texts.at(-1)!.seq);
+        conv.lastInSeq = texts.at(-1)!.seq;
+        conv.lastSort = sort;
+        return inserted;
+      }
     }
-    let sort = conv.lastSort;
-    const rows: NewMessage[] = texts.map((record) => {
-      sort = nextSort(sort, this.now());
-      return {
-        id: record.id, peer: from, direction: 'in', seq: record.seq, text: record.text, reply_to: record.replyTo ?? null, sent_at: record.sentAt,
-        sort, status: 'received', edited_at: null, deleted: 0, error_code: null, error_message: null,
-      };
-    });
-    const inserted = await insertMessages(db, rows);
-    await setLastInSeq(db, from, texts.at(-1)!.seq);
-    conv.lastInSeq = texts.at(-1)!.seq;
-    conv.lastSort = sort;
-    return inserted;
+    const results: (MessageRow | 'duplicate' | 'collision')[] = [];
+    for (const text of texts) results.push(await this.storeText(db, from, text));
+    this.counters.forget(from);
+    return results;
   }
 
   /** Stores an incoming text unless it is a copy of one stored before (or reuses one of our ids). */

@@ -133,6 +133,11 @@ const insertOneMessage = preparedQuery((
 ) => db.insertInto('messaging_messages').values({
   id, peer, direction, seq, text, reply_to: replyTo, sent_at: sentAt, sort, status, edited_at: null, deleted: 0, error_code: null, error_message: null,
 }).returning('mid'));
+const insertOneMessageIfNew = preparedQuery((
+  db: Kysely<any>, id: string, peer: string, direction: string, seq: number, text: string | null, replyTo: string | null, sentAt: number, sort: number, status: string,
+) => db.insertInto('messaging_messages').values({
+  id, peer, direction, seq, text, reply_to: replyTo, sent_at: sentAt, sort, status, edited_at: null, deleted: 0, error_code: null, error_message: null,
+}).onConflict((oc) => oc.columns(['peer', 'id']).doNothing()).returning('mid'));
 const selectMessage = preparedQuery((db: Kysely<any>, peer: string, id: string) => db.selectFrom('messaging_messages').selectAll().where('peer', '=', peer).where('id', '=', id));
 const updateNextSeq = preparedQuery((db: Kysely<any>, nextSeq: number, peer: string) => db.updateTable('messaging_conversations').set({ next_seq: nextSeq }).where('peer', '=', peer));
 const updateLastInSeq = preparedQuery((db: Kysely<any>, lastInSeq: number, peer: string) => db.updateTable('messaging_conversations').set({ last_in_seq: lastInSeq }).where('peer', '=', peer));
@@ -156,6 +161,15 @@ export async function insertMessages(db: Db, rows: readonly NewMessage[]): Promi
   const inserted = await db.insertInto('messaging_messages').values([...rows]).returning(['mid', 'id']).execute();
   const mids = new Map(inserted.map((r) => [r.id, r.mid]));
   return rows.map((r) => ({ ...r, mid: mids.get(r.id)! }));
+}
+
+/**
+ * Inserts a new message (no edit, error or deletion yet) unless the conversation holds one with
+ * its id: then undefined, and nothing changed. One statement instead of a lookup and an insert.
+ */
+export async function insertMessageIfNew(db: Db, row: NewMessage): Promise<MessageRow[] | undefined> {
+  const { rows: [inserted] } = await insertOneMessageIfNew(db, row.id, row.peer, row.direction, row.seq, row.text, row.reply_to, row.sent_at, row.sort, row.status);
+  return inserted ? [{ ...row, mid: (inserted as { mid: number }).mid }] : undefined;
 }
 
 /** The position of an incoming message with sequence `seq` (see the ordering note above). */

@@ -81,7 +81,7 @@ const SETTLE_DELAY_MS = 25;
 
 /* The statements of one message's delivery, prepared (see preparedQuery). */
 const insertRow = preparedQuery((db: Kysely<any>, peer: string, type: string, record: string, messageId: string | null) =>
-  db.insertInto('messaging_outbox').values({ peer, type, record, message_id: messageId, attempts: 0, next_attempt_at: 0, held: 0 }));
+  db.insertInto('messaging_outbox').values({ peer, type, record, message_id: messageId, attempts: 0, next_attempt_at: 0, held: 0 }).returning('oid'));
 const selectRows = preparedQuery((db: Kysely<any>, peer: string, after: number) =>
   db.selectFrom('messaging_outbox').selectAll().where('peer', '=', peer).where('held', '=', 0).where('oid', '>', after).orderBy('oid').limit(ROWS_PER_RUN));
 const deleteRow = preparedQuery((db: Kysely<any>, oid: number) => db.deleteFrom('messaging_outbox').where('oid', '=', oid));
@@ -122,14 +122,50 @@ export class Outbox implements Disposable {
     this.added(peer);
   }
 
-  /** Adds several records in one statement, in order. */
-  async enqueueMany(db: Db, records: readonly { peer: UserId; type: string; record: string; messageId?: string }[]): Promise<void> {
-    if (records.length === 0) return;
-    if (records.length === 1) return this.enqueue(db, records[0]!.peer, records[0]!.type, records[0]!.record, records[0]!.messageId);
-    await db.insertInto('messaging_outbox').values(records.map((r) => ({
-      peer: r.peer, type: r.type, record: r.record, message_id: r.messageId ?? null, attempts: 0, next_attempt_at: 0, held: 0,
-    }))).execute();
-    for (const r of records) this.added(r.peer);
+  /**
+   * Adds texts (inside the transaction that stores them) and returns their rows, for
+   * {@link deliverAdded} after the commit. Unlike {@link enqueueMany}, the peers' queues learn of
+   * them only then: a transaction that rolls back leaves nothing to read.
+   */
+  async addTexts(db: Db, texts: readonly { peer: UserId; record: string; messageId: string }[]): Promise<OutboxRow[]> {
+    const row = (t: (typeof texts)[number], oid: number): OutboxRow => ({
+      oid, peer: t.peer, type: 'text', record: t.record, message_id: t.messageId, attempts: 0, next_attempt_at: 0, held: 0,
+    });
+    if (texts.length === 0) return [];
+    if (texts.length === 1) {
+      const t = texts[0]!;
+      const { rows: [inserted] } = await insertRow(db, t.peer, 'text', t.record, t.messageId);
+      return [row(t, (inserted as { oid: number }).oid)];
+    }
+    const inserted = await db.insertInto('messaging_outbox').values(texts.map((t) => ({
+      peer: t.peer, type: 'text', record: t.record, message_id: t.messageId, attempts: 0, next_attempt_at: 0, held: 0,
+    }))).returning(['oid', 'message_id']).execute();
+    // RETURNING gives no order: match by message id (unique per text).
+    const oids = new Map(inserted.map((r) => [r.message_id as string, r.oid as number]));
+    return texts.map((t) => row(t, oids.get(t.messageId)!));
+  }
+
+  /**
+   * Sends rows of `peer` that {@link addTexts} added and that are committed, without reading them
+   * back, when they are all it has left to send: everything before them is in flight or
+   * confirmed (the last read found nothing more, and nothing was added since). Otherwise, or if
+   * a window, barrier, failure or backoff holds them, delivers as {@link deliver} does.
+   */
+  deliverAdded(peer: UserId, rows: readonly OutboxRow[]): void {
+    if (this.stopped || rows.length === 0) return;
+    const queue = this.queue(peer);
+    const room = (this.options.window ?? 32) - queue.inFlight;
+    const blocked = queue.pumping || queue.barrier || queue.failed || room <= 0 || queue.retryAt > this.options.now();
+    if (!queue.drained || blocked || rows[0]!.oid <= queue.cursor) {
+      queue.drained = false;
+      return void this.pump(peer, queue);
+    }
+    const units = this.group(rows, room);
+    for (const unit of units) this.start(peer, queue, unit);
+    if (units.reduce((n, u) => n + u.rows.length, 0) < rows.length) {
+      queue.drained = false;
+      void this.pump(peer, queue);
+    }
   }
 
   /** A row for `peer` is being added (its transaction may still roll back: then one read too many). */
