@@ -10,7 +10,8 @@
  *                         (ICE + DTLS + SCTP, signals inside the ratchet) is up and a second
  *                         message sent over it is shown
  *   latency_p50_ms / latency_p99_ms  established peer link, one message at a time, sendText until shown
- *                         (400 messages, after 200 that warm up the code: latency_cold_* report those).
+ *                         (2,000 messages, after 1,000 that warm up the code: latency_cold_* report
+ *                         those; latency_messages_201_600_* the 400 that stops 1-13 measured, after 200).
  *                         "Shown" is the receiver's own time of it on the machine's monotonic clock:
  *                         the receiver's report to this process (ipc_p50_ms) is not in any figure
  *   msgs_per_s            sustained over the link: N messages queued at once, until the receiver has all
@@ -47,6 +48,11 @@ import { createLogger } from '../core/src/node/kernel/kernel.ts';
 import { observeStatements } from '../core/src/node/storage/sqlite-errors.ts';
 
 const PASS = 'bench passphrase';
+/**
+ * Messages the established-link latency is measured over. A p99 over 400 (stops 1-13) is the 4th
+ * largest: it moved by a quarter between runs of the same code here.
+ */
+const LATENCY_MESSAGES = 2_000;
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p))]!;
 const sortNum = (xs: number[]) => [...xs].sort((a, b) => a - b);
 const round = (x: number) => Math.round(x * 1000) / 1000;
@@ -250,6 +256,8 @@ export default async (out: BenchOutput) => {
   const latencyOnly = Number(out.args.find((a) => a.startsWith('--latency='))?.slice('--latency='.length) ?? 0);
   const firstRuns = quick || latencyOnly > 0 ? 5 : 20;
   const pings = latencyOnly > 0 ? Math.ceil(latencyOnly / 2) : quick ? 50 : 200;
+  /** Established-link latency: measured over this many messages, after half as many that warm up the code. */
+  const latencyMessages = latencyOnly > 0 ? 2 * pings : quick ? 100 : LATENCY_MESSAGES;
   const burst = quick ? 500 : 2000;
   const temp = tempDir('discordopus-bench-messaging-');
   const server = await createSignalingServer({ logger: pino({ level: 'silent' }), processMetrics: false });
@@ -315,7 +323,8 @@ export default async (out: BenchOutput) => {
       cpu_us_per_msg_receiver: Math.round((bob1.micros - bob0.micros) / messages),
     };
   };
-  const established = async (api: MessagingApi, label: string, count = pings) => {
+  /** `keep` receives each latency, in order. */
+  const established = async (api: MessagingApi, label: string, count = pings, keep?: number[]) => {
     const latencies: number[] = [];
     const reports: number[] = [];
     for (let i = 0; i < count; i++) {
@@ -324,6 +333,7 @@ export default async (out: BenchOutput) => {
       latencies.push(shownAt - start);
       reports.push(reportedAt - shownAt);
     }
+    keep?.push(...latencies);
     return { count, ...stats(latencies), ipc_p50_ms: round(percentile(sortNum(reports), 0.5)) };
   };
   // The app hands over `count` messages at once (they share commits); measured until the
@@ -395,14 +405,18 @@ export default async (out: BenchOutput) => {
       cpu_us_per_s_sender: Math.round(idle.cpu_us_per_msg_sender / idle.seconds), cpu_us_per_s_receiver: Math.round(idle.cpu_us_per_msg_receiver / idle.seconds),
     });
     // The first pings run code the JIT has not compiled yet: reported apart, then the measured round.
-    const cold = await established(api, 'cold ping');
+    const coldLatencies: number[] = [];
+    const cold = await established(api, 'cold ping', latencyMessages / 2, coldLatencies);
     out.line({ case: 'established-cold', route: 'direct', ...cold });
-    const direct = await measured('established-direct', 2 * pings, () => established(api, 'ping', 2 * pings));
+    // Stops 1-13 measured 400 messages after 200: the same messages of this run, for comparison.
+    const window400 = stats(coldLatencies.slice(200, 600));
+    if (coldLatencies.length >= 600) out.line({ case: 'established-messages-201-600', route: 'direct', ...window400 });
+    const direct = await measured('established-direct', latencyMessages, () => established(api, 'ping', latencyMessages));
     out.line({ case: 'established', route: 'direct', ...direct });
     if (latencyOnly > 0) {
       await client.close();
       out.summary({
-        latency_p50_ms: direct.p50_ms, latency_p90_ms: direct.p90_ms, latency_p99_ms: direct.p99_ms, messages: 2 * pings,
+        latency_p50_ms: direct.p50_ms, latency_p90_ms: direct.p90_ms, latency_p99_ms: direct.p99_ms, messages: latencyMessages,
         cpu_us_per_msg_sender: direct.cpu_us_per_msg_sender, cpu_us_per_msg_receiver: direct.cpu_us_per_msg_receiver, route: 'direct', load_avg_1m: round(load ?? 0),
       });
       return;
@@ -426,6 +440,8 @@ export default async (out: BenchOutput) => {
       latency_p99_ms: direct.p99_ms,
       latency_cold_p50_ms: cold.p50_ms,
       latency_cold_p99_ms: cold.p99_ms,
+      latency_messages_201_600_p50_ms: window400.p50_ms,
+      latency_messages_201_600_p99_ms: window400.p99_ms,
       msgs_per_s: together.msgs_per_s,
       relay_latency_p50_ms: relayPing.p50_ms,
       relay_latency_p99_ms: relayPing.p99_ms,
