@@ -115,8 +115,14 @@ describe('node and noble backends agree', () => {
     for (const c of [node, noble]) {
       const ed = c.ed25519GenerateKeyPair();
       expect(node.ed25519PublicKey(ed.secretKey)).toEqual(ed.publicKey);
+      expect(noble.ed25519PublicKey(ed.secretKey)).toEqual(ed.publicKey);
+      expect(ed.secretKey).toHaveLength(32);
+      expect(c.ed25519GenerateKeyPair().secretKey).not.toEqual(ed.secretKey);
       const x = c.x25519GenerateKeyPair();
       expect(noble.x25519PublicKey(x.secretKey)).toEqual(x.publicKey);
+      expect(node.x25519PublicKey(x.secretKey)).toEqual(x.publicKey);
+      expect(x.secretKey).toHaveLength(32);
+      expect(c.x25519GenerateKeyPair().secretKey).not.toEqual(x.secretKey);
       expect(c.randomBytes(33)).toHaveLength(33);
       expect(c.randomBytes(32)).not.toEqual(c.randomBytes(32));
     }

@@ -8,7 +8,6 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   hkdfSync,
   randomBytes,
   scrypt,
@@ -60,14 +59,10 @@ class KeyObjectCache {
       this.map.set(id, key);
       return key;
     }
-    return this.put(raw, this.make(raw), id);
-  }
-
-  /** Caches a KeyObject made elsewhere (freshly generated key pairs). */
-  put(raw: Uint8Array, key: KeyObject, id = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('latin1')): KeyObject {
+    const made = this.make(raw);
     if (this.map.size >= this.capacity) this.map.delete(this.map.keys().next().value!);
-    this.map.set(id, key);
-    return key;
+    this.map.set(id, made);
+    return made;
   }
 }
 
@@ -106,14 +101,18 @@ export class NodeCryptoProvider implements CryptoProvider {
   private readonly montgomery = new Map<string, Uint8Array>();
   private readonly montgomerySecret = new Map<string, Uint8Array>();
 
-  private generate(type: 'ed25519' | 'x25519', privateCache: KeyObjectCache, publicCache: KeyObjectCache): KeyPair {
-    const pair = generateKeyPairSync(type as 'x25519');
-    const jwk = pair.privateKey.export({ format: 'jwk' });
-    const secretKey = unb64(jwk.d);
-    const publicKey = unb64(jwk.x);
-    // Generated keys are used right away (a DH step, a signature): keep their KeyObjects.
-    privateCache.put(secretKey, pair.privateKey);
-    publicCache.put(publicKey, pair.publicKey);
+  /**
+   * A new key pair: 32 random bytes are a complete Ed25519 or X25519 private key (RFC 8032 and
+   * 7748 hash or clamp them when used). Not `generateKeyPairSync`: in Node 20, exporting a key it
+   * just generated deadlocks the thread when a GC collects the generation job during the export
+   * (the job's destructor takes the key's mutex, which the export holds). It hung a test run
+   * here; a loop of generate-and-export under allocation hangs after ~170,000 pairs, and this way
+   * ran 600,000 without.
+   */
+  private generate(privateCache: KeyObjectCache): KeyPair {
+    const secretKey = owned(randomBytes(32));
+    // Generated keys are used right away (a DH step, a signature): the cache keeps the KeyObject.
+    const publicKey = rawPublic(privateCache.get(secretKey));
     return { publicKey, secretKey };
   }
 
@@ -148,7 +147,7 @@ export class NodeCryptoProvider implements CryptoProvider {
   }
 
   ed25519GenerateKeyPair(): KeyPair {
-    return this.generate('ed25519', this.edPrivate, this.edPublic);
+    return this.generate(this.edPrivate);
   }
 
   ed25519PublicKey(secretKey: Uint8Array): Uint8Array {
@@ -203,7 +202,7 @@ export class NodeCryptoProvider implements CryptoProvider {
   }
 
   x25519GenerateKeyPair(): KeyPair {
-    return this.generate('x25519', this.xPrivate, this.xPublic);
+    return this.generate(this.xPrivate);
   }
 
   x25519PublicKey(secretKey: Uint8Array): Uint8Array {
