@@ -93,8 +93,13 @@ export class WalCheckpointer {
   private stopped = false;
   private exited: Promise<void> = Promise.resolve();
   private readonly current: CheckpointerState = { checkpoints: 0 };
+  private readonly options: Omit<WalCheckpointerOptions, 'keyPragmas'>;
+  /** Until the worker has them: the key is not kept here longer than needed. */
+  private keyPragmas: readonly string[] | undefined;
 
-  constructor(private readonly options: WalCheckpointerOptions) {
+  constructor({ keyPragmas, ...options }: WalCheckpointerOptions) {
+    this.options = options;
+    this.keyPragmas = keyPragmas;
     this.every = options.commitsPerCheckpoint ?? COMMITS_PER_CHECKPOINT;
   }
 
@@ -134,7 +139,7 @@ export class WalCheckpointer {
     try {
       worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { file: this.options.file, keyPragmas: this.options.keyPragmas, sqliteModule: this.options.sqliteModule ?? loadedSqliteModule() },
+        workerData: { file: this.options.file, keyPragmas: this.keyPragmas, sqliteModule: this.options.sqliteModule ?? loadedSqliteModule() },
         // Its own small heap; it holds no more than one connection's page cache.
         resourceLimits: { maxOldGenerationSizeMb: 32 },
         stdout: false,
@@ -143,6 +148,8 @@ export class WalCheckpointer {
     } catch (error) {
       this.giveUp(`the worker did not start: ${String(error)}`);
       return undefined;
+    } finally {
+      this.keyPragmas = undefined;
     }
     // A profile left open must not keep the process alive.
     worker.unref();

@@ -193,7 +193,11 @@ export class MessagingService implements MessagingApi, Disposable {
           item.resolve(view);
         });
         const byPeer = new Map<UserId, OutboxRow[]>();
-        for (const row of queued) byPeer.set(row.peer as UserId, [...(byPeer.get(row.peer as UserId) ?? []), row]);
+        for (const row of queued) {
+          const rows = byPeer.get(row.peer as UserId);
+          if (rows) rows.push(row);
+          else byPeer.set(row.peer as UserId, [row]);
+        }
         for (const [peer, rows] of byPeer) this.outbox.deliverAdded(peer, rows);
         // A transaction's statements run back to back without giving the event loop a turn:
         // let the link send what was just handed to it before storing the next group.

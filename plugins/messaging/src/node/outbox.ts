@@ -124,7 +124,7 @@ export class Outbox implements Disposable {
 
   /**
    * Adds texts (inside the transaction that stores them) and returns their rows, for
-   * {@link deliverAdded} after the commit. Unlike {@link enqueueMany}, the peers' queues learn of
+   * {@link deliverAdded} after the commit. Unlike {@link enqueue}, the peers' queues learn of
    * them only then: a transaction that rolls back leaves nothing to read.
    */
   async addTexts(db: Db, texts: readonly { peer: UserId; record: string; messageId: string }[]): Promise<OutboxRow[]> {
