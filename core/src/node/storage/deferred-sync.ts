@@ -23,10 +23,11 @@ const MAX_SYNCS_IN_FLIGHT = 2;
  * two more statements on the path of every message, on each side.
  *
  * The rule that keeps FULL's guarantee where it matters: whatever depends on a deferred commit
- * and leaves this machine (a ciphertext from a ratchet step it stored, an ack for a message it
- * stored) waits for {@link whenDurable} first. A power loss can then only take back what nobody
- * else has seen: the peer sends its message again, the user's unsent text is gone as if typed
- * just before the power went.
+ * of the session layer and leaves this machine (a ciphertext from a ratchet step it stored, an
+ * ack for a message it stored) waits for {@link whenDurable} up to that layer's own commits
+ * first, so a message key is never used twice and a message acked is on disk. Another deferred
+ * commit (a plugin's) holds nothing back: what a power loss may take back there is its owner's
+ * choice (docs/storage.md).
  */
 export class DeferredSync {
   /** Deferred commits so far, and how many of them are known to be on disk. */
@@ -169,24 +170,30 @@ export class WalFileSync implements FileSync {
 
   sync(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
+      let fd: number | undefined;
       try {
-        this.fd ??= openSync(this.walFile, 'r');
+        fd = this.descriptor();
       } catch (error) {
-        // No WAL: nothing was written since it was checkpointed and removed.
-        return (error as NodeJS.ErrnoException).code === 'ENOENT' ? resolve() : reject(error);
+        return reject(error);
       }
-      fdatasync(this.fd, (error) => (error ? reject(error) : resolve()));
+      if (fd === undefined) return resolve();
+      fdatasync(fd, (error) => (error ? reject(error) : resolve()));
     });
   }
 
   syncNow(): void {
+    const fd = this.descriptor();
+    if (fd !== undefined) fdatasyncSync(fd);
+  }
+
+  /** The WAL's descriptor, opened once; undefined when there is no WAL (nothing written since it was checkpointed and removed). */
+  private descriptor(): number | undefined {
     try {
-      this.fd ??= openSync(this.walFile, 'r');
+      return (this.fd ??= openSync(this.walFile, 'r'));
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
       throw error;
     }
-    fdatasyncSync(this.fd);
   }
 
   close(): void {

@@ -28,7 +28,7 @@ export interface CheckpointerState {
   fallback?: string;
 }
 
-type FromWorker = { type: 'ready' } | { type: 'checkpointed'; busy: number; log: number; checkpointed: number } | { type: 'failed'; message: string };
+type FromWorker = { type: 'checkpointed'; busy: number; log: number; checkpointed: number } | { type: 'failed'; message: string };
 
 /*
  * The worker's code, plain CommonJS evaluated by Node (no TypeScript loader in a worker, and
@@ -45,7 +45,6 @@ try {
   for (const pragma of workerData.keyPragmas) db.pragma(pragma);
   db.pragma('busy_timeout = 0');
   db.prepare('SELECT count(*) FROM sqlite_master').get();
-  parentPort.postMessage({ type: 'ready' });
 } catch (error) {
   fail(error);
   if (db) db.close();
@@ -121,10 +120,7 @@ export class WalCheckpointer {
   /** Stops the worker and waits until its connection is closed (before the profile's own closes). */
   async close(): Promise<void> {
     this.stopped = true;
-    const worker = this.worker;
-    this.worker = undefined;
-    // A checkpoint in progress finishes first: the worker reads the message after it.
-    worker?.postMessage('close');
+    this.releaseWorker();
     await this.exited;
   }
 
@@ -153,22 +149,32 @@ export class WalCheckpointer {
     }
     // A profile left open must not keep the process alive.
     worker.unref();
-    this.exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    this.exited = new Promise<void>((resolve) => worker.once('exit', () => {
+      // Still ours: it exited without being asked to.
+      if (this.worker === worker) this.giveUp('the worker exited');
+      resolve();
+    }));
     worker.on('message', (message: FromWorker) => this.onMessage(message));
     worker.on('error', (error) => this.giveUp(`the worker failed: ${error.message}`));
-    worker.once('exit', () => {
-      if (this.worker === worker) this.giveUp('the worker exited');
-    });
     this.worker = worker;
     return worker;
   }
 
   private onMessage(message: FromWorker): void {
-    if (message.type === 'ready') return;
     if (message.type === 'failed') return this.giveUp(`a checkpoint failed: ${message.message}`);
     this.current.checkpoints++;
     this.running = false;
     if (this.again && !this.stopped) this.checkpoint();
+  }
+
+  /**
+   * Asks the worker to close its connection and exit; it is no longer ours. A checkpoint in
+   * progress finishes first: the worker reads the message after it.
+   */
+  private releaseWorker(): void {
+    const worker = this.worker;
+    this.worker = undefined;
+    worker?.postMessage('close');
   }
 
   /** Leaves checkpoints to the connection's commits again, as SQLite does by default. */
@@ -176,9 +182,7 @@ export class WalCheckpointer {
     if (this.stopped) return;
     this.stopped = true;
     this.current.fallback = reason;
-    const worker = this.worker;
-    this.worker = undefined;
-    worker?.postMessage('close');
+    this.releaseWorker();
     try {
       this.options.checkpointAtCommit();
     } catch {

@@ -128,16 +128,15 @@ export type NewMessage = Omit<MessageRow, 'mid'>;
  * The statements of one message's path, prepared (built and compiled once: see preparedQuery):
  * sending or receiving a message one at a time runs these and little else.
  */
-const insertOneMessage = preparedQuery((
-  db: Kysely<any>, id: string, peer: string, direction: string, seq: number, text: string | null, replyTo: string | null, sentAt: number, sort: number, status: string,
-) => db.insertInto('messaging_messages').values({
-  id, peer, direction, seq, text, reply_to: replyTo, sent_at: sentAt, sort, status, edited_at: null, deleted: 0, error_code: null, error_message: null,
-}).returning('mid'));
-const insertOneMessageIfNew = preparedQuery((
-  db: Kysely<any>, id: string, peer: string, direction: string, seq: number, text: string | null, replyTo: string | null, sentAt: number, sort: number, status: string,
-) => db.insertInto('messaging_messages').values({
-  id, peer, direction, seq, text, reply_to: replyTo, sent_at: sentAt, sort, status, edited_at: null, deleted: 0, error_code: null, error_message: null,
-}).onConflict((oc) => oc.columns(['peer', 'id']).doNothing()).returning('mid'));
+type NewMessageValues = [id: string, peer: string, direction: string, seq: number, text: string | null, replyTo: string | null, sentAt: number, sort: number, status: string];
+/** One new message (no edit, error or deletion yet). */
+const insertNewMessage = (db: Kysely<any>, ...[id, peer, direction, seq, text, replyTo, sentAt, sort, status]: NewMessageValues) =>
+  db.insertInto('messaging_messages').values({
+    id, peer, direction, seq, text, reply_to: replyTo, sent_at: sentAt, sort, status, edited_at: null, deleted: 0, error_code: null, error_message: null,
+  });
+const insertOneMessage = preparedQuery((db: Kysely<any>, ...values: NewMessageValues) => insertNewMessage(db, ...values).returning('mid'));
+const insertOneMessageIfNew = preparedQuery((db: Kysely<any>, ...values: NewMessageValues) =>
+  insertNewMessage(db, ...values).onConflict((oc) => oc.columns(['peer', 'id']).doNothing()).returning('mid'));
 const selectMessage = preparedQuery((db: Kysely<any>, peer: string, id: string) => db.selectFrom('messaging_messages').selectAll().where('peer', '=', peer).where('id', '=', id));
 const updateNextSeq = preparedQuery((db: Kysely<any>, nextSeq: number, peer: string) => db.updateTable('messaging_conversations').set({ next_seq: nextSeq }).where('peer', '=', peer));
 const updateLastInSeq = preparedQuery((db: Kysely<any>, lastInSeq: number, peer: string) => db.updateTable('messaging_conversations').set({ last_in_seq: lastInSeq }).where('peer', '=', peer));

@@ -154,7 +154,7 @@ export class Outbox implements Disposable {
   deliverAdded(peer: UserId, rows: readonly OutboxRow[]): void {
     if (this.stopped || rows.length === 0) return;
     const queue = this.queue(peer);
-    const room = (this.options.window ?? 32) - queue.inFlight;
+    const room = this.room(queue);
     const blocked = queue.pumping || queue.barrier || queue.failed || room <= 0 || queue.retryAt > this.options.now();
     if (!queue.drained || blocked || rows[0]!.oid <= queue.cursor) {
       queue.drained = false;
@@ -162,7 +162,7 @@ export class Outbox implements Disposable {
     }
     const units = this.group(rows, room);
     for (const unit of units) this.start(peer, queue, unit);
-    if (units.reduce((n, u) => n + u.rows.length, 0) < rows.length) {
+    if (rowsIn(units) < rows.length) {
       queue.drained = false;
       void this.pump(peer, queue);
     }
@@ -310,14 +310,13 @@ export class Outbox implements Disposable {
 
   /** Sends the next rows while the window has room; returns when it is full, the rows ran out, or a barrier, failure or backoff holds the rest. */
   private async sendMore(peer: UserId, queue: PeerQueue): Promise<void> {
-    const window = this.options.window ?? 32;
     while (!this.stopped) {
       if (queue.barrier) return;
       if (queue.failed) {
         if (queue.inFlight > 0) return;
         queue.failed = false;
       }
-      const room = window - queue.inFlight;
+      const room = this.room(queue);
       if (room <= 0 || queue.drained) return;
       const read = (await selectRows(this.options.db, peer, queue.cursor)).rows as OutboxRow[];
       if (this.stopped) return;
@@ -348,12 +347,16 @@ export class Outbox implements Disposable {
         queue.barrier = true;
         return;
       }
-      const taken = units.reduce((n, u) => n + u.rows.length, 0);
-      if (taken === rows.length && read.length < ROWS_PER_RUN) {
+      if (rowsIn(units) === rows.length && read.length < ROWS_PER_RUN) {
         queue.drained = true;
         return;
       }
     }
+  }
+
+  /** Units `queue` may still put in flight. */
+  private room(queue: PeerQueue): number {
+    return (this.options.window ?? 32) - queue.inFlight;
   }
 
   private start(peer: UserId, queue: PeerQueue, unit: Unit): void {
@@ -523,6 +526,11 @@ export class Outbox implements Disposable {
     clearTimeout(queue.timer);
     queue.timer = undefined;
   }
+}
+
+/** Outbox rows the units carry. */
+function rowsIn(units: readonly Unit[]): number {
+  return units.reduce((n, u) => n + u.rows.length, 0);
 }
 
 /** Ids of the messages a unit carries (their rows keep `message_id`). */
