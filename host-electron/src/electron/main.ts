@@ -15,7 +15,7 @@ import { parseIpcCall } from '../node/ipc-call.ts';
 import { ProfileLauncher } from '../node/profile-launcher.ts';
 import { profileDirFor } from '../node/profile-paths.ts';
 import { toRpcError } from '../node/rpc-endpoint.ts';
-import { parseWebHostArgs } from '../node/web-host.ts';
+import { desktopHostArgv, parseWebHostArgs } from '../node/web-host.ts';
 
 /*
  * Electron main: the same ProfileLauncher and client as the web host, in the main process; the
@@ -32,8 +32,7 @@ const rendererUrl = pathToFileURL(rendererIndex).href;
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; connect-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 async function start(): Promise<void> {
-  // Electron passes its own flags first; ours follow the script path.
-  const args = parseWebHostArgs(process.argv.slice(2).filter((arg) => !arg.startsWith('--inspect') && arg !== '.'));
+  const args = parseWebHostArgs(desktopHostArgv(process.argv, process.defaultApp === true));
   const logger = createLogger({ level: process.env.DISCORDOPUS_LOG_LEVEL ?? 'warn', name: 'discordopus-desktop' });
   let embedded: EmbeddedServer | undefined;
   if (args.server === undefined) embedded = await startEmbeddedServer();

@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { parseWebHostArgs } from './web-host.ts';
+import { desktopHostArgv, parseWebHostArgs } from './web-host.ts';
+
+describe('desktopHostArgv', () => {
+  it('drops the executable, the app path when unpackaged, and the switches launchers and debuggers add', () => {
+    const flags = ['--js-flags=--max-semi-space-size=2', '--inspect=9229'];
+    expect(desktopHostArgv(['/opt/electron', '/app/main.js', ...flags, '--profile', 'bob'], true)).toEqual(['--profile', 'bob']);
+    expect(desktopHostArgv(['/opt/DiscordOpus/discordopus', ...flags, '--profile', 'bob'], false)).toEqual(['--profile', 'bob']);
+    expect(parseWebHostArgs(desktopHostArgv(['/opt/DiscordOpus/discordopus', ...flags], false)).profile).toBe('default');
+  });
+});
 
 describe('parseWebHostArgs', () => {
   it('defaults to the "default" profile, any port and the embedded server', () => {

@@ -28,6 +28,15 @@ export interface WebHostArgs {
   pluginDir: string | undefined;
 }
 
+/**
+ * Our arguments out of Electron's main-process `argv`: after the executable, and after the app's
+ * path when Electron runs it unpackaged (`defaultApp`); without Chromium switches that the
+ * launchers pass (`--js-flags`, scripts/client-v8-flags.ts) or a debugger adds (`--inspect`).
+ */
+export function desktopHostArgv(argv: readonly string[], defaultApp: boolean): string[] {
+  return argv.slice(defaultApp ? 2 : 1).filter((arg) => !arg.startsWith('--js-flags') && !arg.startsWith('--inspect') && arg !== '.');
+}
+
 /** Parses the command line. @throws Error with the usage text on a bad argument. */
 export function parseWebHostArgs(argv: string[]): WebHostArgs {
   const { values } = parseArgs({
