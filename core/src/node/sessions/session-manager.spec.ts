@@ -276,6 +276,38 @@ describe('SessionManager', () => {
     expect(await deliver(b, a3, await b.sessions.encrypt(aliceId, enc('back')))).toBe('back');
   });
 
+  it('renews a reservation from where the last one ended: one chain step per key sent, not two', async () => {
+    class CountingCrypto extends NodeCryptoProvider {
+      chainSteps = 0;
+      override hmacSha512(key: Uint8Array, data: Uint8Array): Uint8Array {
+        this.chainSteps++;
+        return super.hmacSha512(key, data);
+      }
+    }
+    const counting = new CountingCrypto();
+    const countingBed = new SessionTestBed(counting);
+    try {
+      const [a, b] = await countingBed.pair();
+      const bobId = b.keyring.userId;
+      expect(await deliver(a, b, await a.sessions.encrypt(bobId, enc('hello')))).toBe('hello');
+      expect(await deliver(b, a, await b.sessions.encrypt(a.keyring.userId, enc('hi')))).toBe('hi');
+      await a.sessions.drain();
+      const sends = 10 * RESERVED_SENDING_KEYS;
+      const before = counting.chainSteps;
+      const sent: Uint8Array[] = [];
+      for (let i = 0; i < sends; i++) {
+        sent.push(await a.sessions.encrypt(bobId, enc(`m${i}`)));
+        if (i % 8 === 7) await a.sessions.drain();
+      }
+      await a.sessions.drain();
+      // One step for each key used, one to reserve it; the last reservation reaches at most its length ahead.
+      expect(counting.chainSteps - before).toBeLessThanOrEqual(2 * sends + RESERVED_SENDING_KEYS);
+      for (const [i, m] of sent.entries()) expect(await deliver(a, b, m)).toBe(`m${i}`);
+    } finally {
+      await countingBed.cleanup();
+    }
+  });
+
   it('resets a session only on a fresh request signed by the contact, for us; replays, forgeries and redirects are refused', async () => {
     const [a, b] = await pair();
     const aliceId = a.keyring.userId;

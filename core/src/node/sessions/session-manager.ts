@@ -405,9 +405,15 @@ export class SessionManager {
    */
   private reserve(w: WorkingSession, state: RatchetState): { state: RatchetState; reserved: Reservation | undefined } {
     if (state.sendChainKey === undefined) return { state, reserved: undefined };
-    let reserved = w.reserved;
-    if (!reserved || reserved.sendCount - state.sendCount < RENEW_RESERVATION_BELOW || !equalBytes(reserved.ratchetKey, state.dhSelf.publicKey)) {
-      const ahead = advanceSendingChain(this.options.crypto, state, RESERVED_SENDING_KEYS);
+    const current = covers(w.reserved, state) ? w.reserved : undefined;
+    let reserved: Reservation;
+    if (current && current.sendCount - state.sendCount >= RENEW_RESERVATION_BELOW) {
+      reserved = current;
+    } else {
+      // A renewal goes on from where the last reservation ended: the keys up to there are derived
+      // already (one chain step per key sent, not two).
+      const from = current ? { ...state, sendChainKey: current.sendChainKey, sendCount: current.sendCount } : state;
+      const ahead = advanceSendingChain(this.options.crypto, from, state.sendCount + RESERVED_SENDING_KEYS - from.sendCount);
       reserved = { ratchetKey: state.dhSelf.publicKey, sendCount: ahead.sendCount, sendChainKey: ahead.sendChainKey! };
     }
     return { state: { ...state, sendChainKey: reserved.sendChainKey, sendCount: reserved.sendCount }, reserved };
