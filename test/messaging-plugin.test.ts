@@ -395,6 +395,30 @@ describe('messaging plugin: history and search', () => {
   });
 });
 
+describe('messaging plugin: a search index that fails', () => {
+  it('is tried again less and less often, and catches up once it can; texts are stored meanwhile', async () => {
+    const [a, b] = PairedChannels.pair(ALICE, BOB);
+    const alice = await startSide('alice', ALICE, BOB, a, undefined, 3_600_000);
+    const bob = await startSide('bob', BOB, ALICE, b, undefined, 20);
+    const db = bob.profile.database.db;
+    const failures = () => bob.log.text().split('could not update the search index').length - 1;
+    // The index table goes missing (as a damaged one would fail).
+    await sql`ALTER TABLE messaging_messages_fts RENAME TO messaging_messages_fts_away`.execute(db);
+    const sent = await alice.api.sendText(BOB, 'words to find later');
+    await status(alice, sent.id, 'delivered');
+    await vi.waitFor(() => expect(failures()).toBeGreaterThanOrEqual(3), { timeout: 10_000, interval: 20 });
+    // Retried every 20 ms, a second would hold ~50 more runs; doubling delays leave room for ~3.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(failures()).toBeLessThanOrEqual(9);
+    expect((await bob.api.history(ALICE)).messages.map((m) => m.text)).toEqual(['words to find later']);
+
+    await sql`ALTER TABLE messaging_messages_fts_away RENAME TO messaging_messages_fts`.execute(db);
+    const waiting = async () => Number((await db.selectFrom('messaging_messages_fts_pending').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n);
+    await vi.waitFor(async () => expect(await waiting()).toBe(0), { timeout: 10_000, interval: 20 });
+    expect((await bob.api.search('find')).map((m) => m.id)).toEqual([sent.id]);
+  });
+});
+
 describe('messaging plugin: bad input', () => {
   it('drops malformed, oversized, unknown, invalid and foreign records with a logged reason; the conversation goes on', async () => {
     const { alice, bob } = await pair();

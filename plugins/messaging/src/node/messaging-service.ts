@@ -45,6 +45,8 @@ const TEXTS_PER_COMMIT = 256;
  * left to index at the next start after a crash.
  */
 const INDEX_DELAY_MS = 2_000;
+/** An index run that fails is tried again after twice the last delay, up to this (a full disk, say). */
+const MAX_INDEX_RETRY_MS = 60_000;
 const TYPING_TIMEOUT_MS = 5_000;
 /** A peer's "typing" shows this long unless repeated; senders repeat it while the user types. */
 export const TYPING_EXPIRY_MS = 8_000;
@@ -65,6 +67,8 @@ export class MessagingService implements MessagingApi, Disposable {
   private readonly pendingTexts: { peer: UserId; text: string; replyTo: string | undefined; resolve(view: MessageView): void; reject(error: unknown): void }[] = [];
   private writingTexts = false;
   private indexTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Index runs that failed in a row: each waits twice as long as the one before. */
+  private indexFailures = 0;
   /** The last indexing run: runs go one after the other. */
   private indexing: Promise<void> = Promise.resolve();
 
@@ -122,10 +126,17 @@ export class MessagingService implements MessagingApi, Disposable {
 
   private indexLater(): void {
     if (this.indexTimer) return;
+    const delay = this.options.indexDelayMs ?? INDEX_DELAY_MS;
     this.indexTimer = setTimeout(() => {
       this.indexTimer = undefined;
-      void this.indexNow().catch(() => this.indexLater());
-    }, this.options.indexDelayMs ?? INDEX_DELAY_MS);
+      void this.indexNow().then(
+        () => (this.indexFailures = 0),
+        () => {
+          this.indexFailures++;
+          this.indexLater();
+        },
+      );
+    }, Math.min(delay * 2 ** this.indexFailures, Math.max(delay, MAX_INDEX_RETRY_MS)));
     this.indexTimer.unref?.();
   }
 
