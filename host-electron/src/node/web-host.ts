@@ -30,8 +30,8 @@ export interface WebHostArgs {
 
 /**
  * Our arguments out of Electron's main-process `argv`: after the executable, and after the app's
- * path when Electron runs it unpackaged (`defaultApp`); without Chromium switches that the
- * launchers pass (`--js-flags`, scripts/client-v8-flags.ts) or a debugger adds (`--inspect`).
+ * path when Electron runs it unpackaged (`defaultApp`); without the Chromium switches that a
+ * launcher (`--js-flags`) or a debugger (`--inspect`) adds.
  */
 export function desktopHostArgv(argv: readonly string[], defaultApp: boolean): string[] {
   return argv.slice(defaultApp ? 2 : 1).filter((arg) => !arg.startsWith('--js-flags') && !arg.startsWith('--inspect') && arg !== '.');

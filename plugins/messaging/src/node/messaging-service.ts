@@ -129,13 +129,7 @@ export class MessagingService implements MessagingApi, Disposable {
     const delay = this.options.indexDelayMs ?? INDEX_DELAY_MS;
     this.indexTimer = setTimeout(() => {
       this.indexTimer = undefined;
-      void this.indexNow().then(
-        () => (this.indexFailures = 0),
-        () => {
-          this.indexFailures++;
-          this.indexLater();
-        },
-      );
+      void this.indexNow().catch(() => this.indexLater());
     }, Math.min(delay * 2 ** this.indexFailures, Math.max(delay, MAX_INDEX_RETRY_MS)));
     this.indexTimer.unref?.();
   }
@@ -153,7 +147,9 @@ export class MessagingService implements MessagingApi, Disposable {
     this.indexing = this.indexing.catch(() => undefined).then(async () => {
       try {
         await this.ctx.storage.transaction((trx) => indexPendingFts(trx, MESSAGES_FTS), { durability: 'deferred' });
+        this.indexFailures = 0;
       } catch (error) {
+        this.indexFailures++;
         this.ctx.log.warn('messaging: could not update the search index; it is tried again later', { code: isAppError(error) ? error.code : 'unknown' });
         throw error;
       }
