@@ -13,6 +13,7 @@ import {
   type ConversationCounters, type Db, type MessageRow, type OutboxRow,
 } from './messaging-store.ts';
 import { Outbox } from './outbox.ts';
+import { doublingDelay } from './doubling-delay.ts';
 
 declare module '@discordopus/sdk' {
   interface EventMap {
@@ -130,7 +131,7 @@ export class MessagingService implements MessagingApi, Disposable {
     this.indexTimer = setTimeout(() => {
       this.indexTimer = undefined;
       void this.indexNow().catch(() => this.indexLater());
-    }, Math.min(delay * 2 ** this.indexFailures, Math.max(delay, MAX_INDEX_RETRY_MS)));
+    }, doublingDelay(delay, this.indexFailures, Math.max(delay, MAX_INDEX_RETRY_MS)));
     this.indexTimer.unref?.();
   }
 

@@ -3,6 +3,7 @@ import { isAppError, preparedQuery, type Disposable, type Logger, type SendRecei
 import { BATCHABLE_TYPES, MAX_BATCH_RECORDS, MAX_IDS_PER_RECORD } from '../common/messaging-protocol.ts';
 import type { MessageStatus } from '../common/messaging-api.ts';
 import { statusAdvances, type Db, type OutboxRow } from './messaging-store.ts';
+import { doublingDelay } from './doubling-delay.ts';
 
 export interface OutboxOptions {
   db: Db;
@@ -507,7 +508,7 @@ export class Outbox implements Disposable {
 
   private backoff(attempts: number): number {
     const base = this.options.baseBackoffMs ?? 1_000;
-    return Math.min(base * 2 ** Math.min(Math.max(attempts - 1, 0), 20), this.options.maxBackoffMs ?? 60_000);
+    return doublingDelay(base, attempts - 1, this.options.maxBackoffMs ?? 60_000);
   }
 
   private schedule(peer: UserId, queue: PeerQueue, delayMs: number): void {
